@@ -1,0 +1,143 @@
+"""The paper's architectures (paper-spec §4) as :class:`SpikeNetwork` constructors.
+
+All layers of a network share the neuron settings passed as keyword arguments (``e_pos``,
+``e_neg``, ``steps``, ``offset``, ``sigma``, ``eval_steps``, ``eval_offset``, ``exact``).
+Inputs are spike times (``t = 1 − x`` for images, paper-spec §1.6); outputs are the last
+layer's spike times, the earliest spike being the predicted class. [inferred] No biases or
+bias spikes in the image networks (paper-spec §8 item 7); the Iris network gets a bias spike
+at t = 0 as its fifth input (see :mod:`pnnlib.data`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from pnnlib.layers import (
+    RCSpikeConv2d,
+    RCSpikeLinear,
+    SpikeMinPool2d,
+    SpikingLayer,
+    TTFSConv2d,
+    TTFSLinear,
+    ttfs_init_,
+)
+
+__all__ = ["SpikeNetwork", "mlp", "vgg7", "ttfs_cnn", "iris_net"]
+
+
+class SpikeNetwork(nn.Module):
+    """A feed-forward stack of spiking layers (and pooling / flattening) on spike times."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            t = layer(t)
+        return t
+
+    def forward_all(self, t: torch.Tensor) -> list[torch.Tensor]:
+        """Output spike times of every spiking layer (for histograms such as paper Fig. 4d)."""
+        outs = []
+        for layer in self.layers:
+            t = layer(t)
+            if isinstance(layer, SpikingLayer):
+                outs.append(t)
+        return outs
+
+    def spiking_layers(self) -> Iterator[SpikingLayer]:
+        """The layers that hold weights and neurons, in order."""
+        return (m for m in self.layers if isinstance(m, SpikingLayer))
+
+    def set_dstd(self, **kwargs: Any) -> None:
+        """Set ``steps``/``offset``/``eval_steps``/``eval_offset`` on every spiking layer."""
+        for layer in self.spiking_layers():
+            layer.set_dstd(**kwargs)
+
+    def set_reversal(self, e_pos: float, e_neg: float | None = None) -> None:
+        """Test a trained network at other reversal potentials (the "ANN" baseline, §4)."""
+        e_neg = -e_pos if e_neg is None else e_neg
+        if not (e_pos > 0 > e_neg):
+            raise ValueError(f"need e_pos > 0 > e_neg, got e_pos={e_pos}, e_neg={e_neg}")
+        for layer in self.spiking_layers():
+            layer.e_pos, layer.e_neg = float(e_pos), float(e_neg)
+
+
+def mlp(sizes: tuple[int, ...] = (784, 400, 400, 10), **neuron: Any) -> SpikeNetwork:
+    """RC-Spike MLP, 784-400-400-10 for Fashion-MNIST (paper-spec §4)."""
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
+    return SpikeNetwork([RCSpikeLinear(a, b, **neuron) for a, b in zip(sizes[:-1], sizes[1:])])
+
+
+def vgg7(
+    in_channels: int = 3,
+    n_classes: int = 10,
+    input_size: int = 32,
+    width: float = 1.0,
+    **neuron: Any,
+) -> SpikeNetwork:
+    """RC-Spike VGG7: Conv64-Conv64-PL-Conv128-Conv128-PL-Conv256-Conv256-PL-512-10.
+
+    3×3 convolutions, stride 1, padding 1 ([inferred]); 2×2 min-time pooling, stride 2.
+    ``width=2`` doubles every channel count and the FC layer (1024, [inferred]); fractional
+    widths give the narrow variants used by the ``quick`` profile.
+    """
+    chans = [max(1, round(c * width)) for c in (64, 128, 256)]
+    fc = max(1, round(512 * width))
+    layers: list[nn.Module] = []
+    c_in, size = in_channels, input_size
+    for c in chans:
+        layers += [RCSpikeConv2d(c_in, c, **neuron), RCSpikeConv2d(c, c, **neuron)]
+        layers.append(SpikeMinPool2d(2))
+        c_in, size = c, size // 2
+    layers += [
+        nn.Flatten(),
+        RCSpikeLinear(c_in * size * size, fc, **neuron),
+        RCSpikeLinear(fc, n_classes, **neuron),
+    ]
+    return SpikeNetwork(layers)
+
+
+def ttfs_cnn(
+    in_channels: int = 1,
+    n_classes: int = 10,
+    input_size: int = 28,
+    e_pos: float = 4.0,
+    t_ref: float = 3.2,
+    **neuron: Any,
+) -> SpikeNetwork:
+    """TTFS small CNN: Conv16-Conv16-PL-Conv32-Conv32-PL-128-10 (paper-spec §4, Appendix C),
+    initialised by the E-dependent rule of paper-spec §3.4 (``ttfs_init_``)."""
+    layers: list[nn.Module] = []
+    c_in, size = in_channels, input_size
+    for c in (16, 32):
+        layers += [
+            TTFSConv2d(c_in, c, e_pos, **neuron),
+            TTFSConv2d(c, c, e_pos, **neuron),
+            SpikeMinPool2d(2),
+        ]
+        c_in, size = c, size // 2
+    layers += [
+        nn.Flatten(),
+        TTFSLinear(c_in * size * size, 128, e_pos, **neuron),
+        TTFSLinear(128, n_classes, e_pos, **neuron),
+    ]
+    net = SpikeNetwork(layers)
+    spiking = list(net.spiking_layers())
+    for layer in spiking:
+        ttfs_init_(layer.weight, e_pos, len(spiking), t_ref)
+    return net
+
+
+def iris_net(hidden: int = 5, outputs: int = 5, **neuron: Any) -> SpikeNetwork:
+    """The circuit's 5-5-5 RC-Spike network (4 Iris features + a bias spike, paper-spec §6).
+
+    Pass ``e_dis`` for the discharge non-ideality of the firing phase (§1.7).
+    """
+    return mlp((5, hidden, outputs), **neuron)

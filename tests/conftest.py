@@ -1,0 +1,17 @@
+"""Shared test set-up.
+
+OMP_WAIT_POLICY must be set before torch starts its OpenMP pool (see pnnlib/__init__.py).
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture
+def rng() -> torch.Generator:
+    """A seeded generator so that every test sees the same random inputs."""
+    return torch.Generator().manual_seed(1234)
