@@ -242,8 +242,8 @@ def _grid_potentials(f: torch.Tensor, g: torch.Tensor, grid: torch.Tensor) -> to
     drive = g * phi(f, width.reshape(shape))
     v = torch.zeros_like(f[:, 0])
     out = [v]
-    for k in range(f.shape[1]):
-        v = v * decay[:, k] + drive[:, k]
+    for d_k, r_k in zip(decay.unbind(1), drive.unbind(1)):  # unbind: one backward node
+        v = v * d_k + r_k
         out.append(v)
     return torch.stack(out, 1)
 
