@@ -1,0 +1,323 @@
+"""figures/REPORT.md: for every paper figure and table, the files the pipeline made, the profile
+that made them, and the paper's numbers next to the reproduced ones.
+
+Run by the pipeline's ``report`` rule (``rules/report.smk``)::
+
+    python -m pnnlib.report --paper-values config/paper_values.yaml --manifest '<json>' --out figures/REPORT.md
+
+Inputs:
+
+* ``config/paper_values.yaml`` — every number the paper states, per figure/table, each cited
+  to a section of the paper notes (the "paper" column; never used by any computation);
+* the *manifest* (JSON, built by the Snakefile from what ``rules/<stage>.smk`` register):
+  profile, output roots, and per wired stage its title, ``items`` (paper figure/table →
+  files made) and ``values`` (JSON/CSV files holding reproduced numbers).
+
+Reproduced numbers are read from each stage's ``values`` files:
+
+* the generic contract — a JSON file with a top-level ``"reproduced"`` mapping keyed
+  ``"<item>.<key>"`` as in ``paper_values.yaml`` (e.g. ``"fig3.slope_vs_m"``), each value a
+  number, a string, or ``{"mean": .., "std": .., "n": .., "note": ..}``;
+* a stage adapter in :data:`ADAPTERS` for files written in the stage's own format;
+* ``"stage_numbers"`` (any JSON top-level mapping of that name, or an adapter's output) are
+  listed under the stage even when the paper states no number for them (e.g. the demo).
+
+A paper item no wired stage makes is listed as "not yet reproduced"; schematic items
+(drawings, layouts) are listed as such. The output is deterministic (no timestamps), so a
+re-run with the same results gives the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Reproduced", "ADAPTERS", "collect_reproduced", "build_report", "main"]
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    """One reproduced number: a value (or mean over seeds) with its std and count."""
+
+    value: float | str
+    std: float | None = None
+    n: int | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Reproduced:
+        """From a number, a string or ``{"mean"|"value": .., "std": .., "n": .., "note": ..}``."""
+        if isinstance(obj, Mapping):
+            value = obj.get("mean", obj.get("value"))
+            return cls(value=value, std=obj.get("std"), n=obj.get("n"), note=obj.get("note"))
+        return cls(value=obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading the stages' files
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> Any:
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    if path.suffix == ".csv":
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+    raise ValueError(f"cannot read values from {path} (expected .json or .csv)")
+
+
+def _generic(data: Any) -> tuple[dict[str, Reproduced], dict[str, Any]]:
+    values: dict[str, Reproduced] = {}
+    numbers: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        for key, obj in (data.get("reproduced") or {}).items():
+            values[key] = Reproduced.from_json(obj)
+        numbers.update(data.get("stage_numbers") or {})
+    return values, numbers
+
+
+def _demo(files: list[Path]) -> tuple[dict[str, Reproduced], dict[str, Any]]:
+    """notebooks/demo.ipynb writes metrics.json: DSTD-vs-exact agreement and forward times."""
+    numbers: dict[str, Any] = {}
+    for path in files:
+        m = _load(path)
+        numbers["images"] = m.get("n_images")
+        numbers["|E|, M, offset"] = f"{m.get('e_pos')}, {m.get('steps')}, {m.get('offset')}"
+        numbers["device"] = m.get("device")
+        for i, err in enumerate(m.get("mean_abs_spike_time_error_per_layer", []), 1):
+            numbers[f"layer {i}: mean |t_DSTD − t_exact|"] = err
+        if "prediction_agreement" in m:
+            numbers["predicted class agrees (DSTD vs exact)"] = f"{100 * m['prediction_agreement']:.1f} %"
+        secs = m.get("forward_seconds") or {}
+        if "dstd" in secs and "exact" in secs:
+            numbers["forward time DSTD / exact (s)"] = f"{secs['dstd']:.3g} / {secs['exact']:.3g}"
+            if secs["dstd"] > 0:
+                numbers["speed-up of DSTD over exact"] = f"{secs['exact'] / secs['dstd']:.1f}×"
+    return {}, numbers
+
+
+#: stage name -> adapter(files) -> (reproduced values keyed "<item>.<key>", stage numbers).
+ADAPTERS: dict[str, Callable[[list[Path]], tuple[dict[str, Reproduced], dict[str, Any]]]] = {
+    "demo": _demo,
+}
+
+
+def collect_reproduced(manifest: Mapping[str, Any], root: Path) -> tuple[dict[str, Reproduced], dict[str, dict]]:
+    """All reproduced values (keyed ``<item>.<key>``) and per-stage numbers from the manifest."""
+    values: dict[str, Reproduced] = {}
+    stage_numbers: dict[str, dict] = {}
+    for stage, info in manifest.get("stages", {}).items():
+        files = [root / f for f in info.get("values", [])]
+        present = [f for f in files if f.exists()]
+        numbers: dict[str, Any] = {}
+        for path in present:
+            if path.suffix == ".json":
+                v, n = _generic(_load(path))
+                values.update(v)
+                numbers.update(n)
+        if stage in ADAPTERS and present:
+            v, n = ADAPTERS[stage](present)
+            values.update(v)
+            numbers.update(n)
+        stage_numbers[stage] = numbers
+    return values, stage_numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return str(x)
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def _fmt_repro(r: Reproduced) -> str:
+    text = _fmt(r.value)
+    if r.std is not None and _is_num(r.std):
+        text += f" ± {_fmt(r.std, 2)}"
+    if r.n is not None:
+        text += f" (n = {r.n})"
+    if r.note:
+        text += f" — {r.note}"
+    return text
+
+
+def _difference(paper: Any, relation: str, r: Reproduced | None) -> str:
+    if r is None or not (_is_num(paper) and _is_num(r.value)):
+        return "—"
+    diff = r.value - paper
+    if relation == "≤":
+        return f"{'✓' if r.value <= paper else '✗'} ({diff:+.3g})"
+    if relation == "≥":
+        return f"{'✓' if r.value >= paper else '✗'} ({diff:+.3g})"
+    text = f"{diff:+.3g}"
+    if paper != 0:
+        text += f" ({100 * diff / abs(paper):+.0f} %)"
+    return text
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _rel(path: str, out_dir: Path, root: Path) -> str:
+    """A link target for ``path`` (repo-relative) as seen from the report's folder."""
+    try:
+        return os.path.relpath(root / path, out_dir)
+    except ValueError:
+        return path
+
+
+def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], root: Path,
+                 out_path: Path) -> str:
+    """The Markdown text of the report."""
+    values, stage_numbers = collect_reproduced(manifest, root)
+    out_dir = (root / out_path).parent if not out_path.is_absolute() else out_path.parent
+    profile = manifest.get("profile", "?")
+    stages = manifest.get("stages", {})
+    made_by: dict[str, tuple[str, list[str]]] = {}  # paper item -> (first stage making it, files)
+    for stage, info in stages.items():
+        for item, files in info.get("items", {}).items():
+            made_by.setdefault(item, (stage, []))[1].extend(files)
+
+    items = paper_values["items"]
+    lines = [
+        "# Paper versus reproduction",
+        "",
+        "Generated by the pipeline (`snakemake`, rule `report`; `pnnlib/report.py`). Do not edit by hand.",
+        "",
+        f"* **Profile:** `{profile}` (`{manifest.get('profile_file', '')}`) — "
+        f"{manifest.get('profile_note', '')}".rstrip(" —"),
+        f"* **Results:** `{manifest.get('results_dir', '')}/`; **figures:** `{manifest.get('figures_dir', '')}/`",
+        f"* **Paper values:** `config/paper_values.yaml` ({paper_values.get('source', '')}). "
+        "They are references only; nothing is fitted to them.",
+        "* **Difference** = reproduced − paper (relative in brackets); ✓/✗ for the paper's bounds (≤, ≥). "
+        "Means ± std are over seeds where a stage ran several.",
+        "* Regenerate: `snakemake --cores N --config profile=smoke|quick|paper`.",
+        "",
+        "## Overview",
+        "",
+        "| paper | what | status | made by stage |",
+        "|---|---|---|---|",
+    ]
+    for item_id, item in items.items():
+        title = _md_escape(item.get("title", ""))
+        if item_id in made_by:
+            stage, files = made_by[item_id]
+            status = f"reproduced ({len(files)} file{'s' if len(files) != 1 else ''})"
+        elif item.get("kind") == "schematic":
+            stage, status = "—", "schematic (not a computed result)"
+        else:
+            stage, status = "—", "**not yet reproduced**"
+        lines.append(f"| {_label(item_id)} | {title} | {status} | {stage} |")
+    lines.append("")
+
+    for item_id, item in items.items():
+        if item.get("kind") == "schematic" and not item.get("values") and item_id not in made_by:
+            continue
+        lines += [f"## {_label(item_id)} — {item.get('title', '')}", ""]
+        if item_id in made_by:
+            stage, files = made_by[item_id]
+            links = ", ".join(f"[`{Path(f).name}`]({_rel(f, out_dir, root)})" for f in files)
+            lines += [f"Made by stage `{stage}` with profile `{profile}`: {links}", ""]
+        elif item.get("kind") == "schematic":
+            lines += ["A schematic/layout in the paper, not a computed result; the numbers it states are "
+                      "compared where another stage reproduces them.", ""]
+        else:
+            lines += ["**Not yet reproduced**: no stage of the pipeline makes it yet.", ""]
+        if item.get("note"):
+            lines += [f"_{item['note']}_", ""]
+        vals = item.get("values") or []
+        if vals:
+            lines += ["| quantity | paper | reproduced | difference | source |", "|---|---|---|---|---|"]
+            for v in vals:
+                key = f"{item_id}.{v['key']}"
+                r = values.get(key)
+                paper = f"{v.get('relation', '=') if v.get('relation', '=') != '=' else ''}{_fmt(v['paper'])}"
+                unit = v.get("unit", "")
+                paper_txt = f"{paper} {unit}".strip()
+                repro = _fmt_repro(r) + (f" {unit}" if unit and r is not None else "") if r else (
+                    "not yet reproduced" if item_id not in made_by else "—")
+                note = f" ({v['note']})" if v.get("note") else ""
+                lines.append(
+                    f"| {_md_escape(v['quantity'])} | {_md_escape(paper_txt)} | {_md_escape(repro)} | "
+                    f"{_difference(v['paper'], v.get('relation', '='), r)} | {_md_escape(v.get('spec', ''))}"
+                    f"{_md_escape(note)} |"
+                )
+            lines.append("")
+        if item.get("claims"):
+            lines += ["Paper's qualitative claims (compare with the figure):", ""]
+            lines += [f"* {c}" for c in item["claims"]]
+            lines.append("")
+
+    extra = {s: n for s, n in stage_numbers.items() if n}
+    if extra:
+        lines += ["## Stage numbers without a paper counterpart", ""]
+        for stage, numbers in extra.items():
+            lines += [f"### {stages[stage].get('title', stage)} (stage `{stage}`)", "",
+                      "| quantity | value |", "|---|---|"]
+            lines += [f"| {_md_escape(k)} | {_md_escape(_fmt(v))} |" for k, v in numbers.items()]
+            lines.append("")
+    not_done = [i for i, it in items.items() if i not in made_by and it.get("kind") != "schematic"]
+    lines += ["## Not yet reproduced", ""]
+    lines += [", ".join(_label(i) for i in not_done) if not_done else "Everything the paper computes is reproduced.",
+              ""]
+    return "\n".join(lines)
+
+
+def _label(item_id: str) -> str:
+    if item_id.startswith("fig"):
+        return f"Fig. {item_id[3:]}"
+    if item_id.startswith("table"):
+        return f"Table {item_id[5:]}"
+    return item_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: write the report."""
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m pnnlib.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--paper-values", default="config/paper_values.yaml")
+    parser.add_argument("--manifest", required=True, help="JSON (or @file) from the Snakefile")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--root", default=".", help="repository root the manifest's paths are relative to")
+    args = parser.parse_args(argv)
+    manifest_text = Path(args.manifest[1:]).read_text() if args.manifest.startswith("@") else args.manifest
+    manifest = json.loads(manifest_text)
+    paper_values = yaml.safe_load(Path(args.paper_values).read_text())
+    out = Path(args.out)
+    text = build_report(paper_values, manifest, Path(args.root).resolve(), out)
+    from pnnlib.pipeline import write_text_atomic
+
+    write_text_atomic(out, text + "\n")
+    print(f"[report] wrote {out} ({len(text.splitlines())} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""figures/REPORT.md: per paper figure and table, the files made, the profile, and paper value
+vs reproduced value (pnnlib/report.py). Included last: it reads what every stage registered."""
+
+import json
+
+REPORT_MANIFEST = {
+    "profile": P["profile"],
+    "profile_file": P["profile_file"],
+    "results_dir": RESULTS,
+    "figures_dir": FIGURES,
+    "stages": STAGES,
+}
+
+
+rule report:
+    input:
+        paper_values="config/paper_values.yaml",
+        code="pnnlib/report.py",
+        made=[f for stage in STAGES.values() for f in stage["outputs"]],
+        values=[f for stage in STAGES.values() for f in stage["values"]],
+    output:
+        f"{FIGURES}/REPORT.md",
+    params:
+        manifest=json.dumps(REPORT_MANIFEST, sort_keys=True),
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        "../environment.yml"
+    shell:
+        f"{sys.executable} -m pnnlib.report"
+        " --paper-values {input.paper_values} --manifest {params.manifest:q} --out {output} > {log} 2>&1"

@@ -1,0 +1,54 @@
+"""Every notebook in notebooks/ is stored without outputs and is parameterisable by papermill.
+
+Fast (reads the .ipynb JSON only; no kernel).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pnnlib.pipeline import notebook_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.name for p in paths]
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_stored_without_outputs(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    dirty = [
+        i for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+    assert not dirty, (f"{path.name}: code cells {dirty} hold outputs or execution counts; clear them "
+                       "(e.g. `jupyter nbconvert --clear-output --inplace`) before committing")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_code_cell_is_tagged_parameters(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code cells"
+    tags = code[0].get("metadata", {}).get("tags", [])
+    assert "parameters" in tags, f"{path.name}: the first code cell must be tagged 'parameters' (papermill)"
+    params = notebook_parameters(path)
+    assert params, f"{path.name}: the parameters cell assigns no names"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_uses_the_project_kernel_or_none(path: Path) -> None:
+    """papermill is always told ``-k pnn-imc``; a stored kernelspec, if any, should agree."""
+    nb = json.loads(path.read_text())
+    name = nb.get("metadata", {}).get("kernelspec", {}).get("name")
+    assert name in (None, "pnn-imc", "python3"), f"{path.name}: kernelspec {name!r}"
