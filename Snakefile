@@ -12,14 +12,18 @@ profile's stage section); the executed notebook is kept as the run's log under
 <results_dir>/<stage>/<run-id>/notebook.ipynb, its numbers in JSON beside it. Figure notebooks
 aggregate those into <figures_dir>/*.pdf|png and <figures_dir>/tables/*.csv|md.
 
-One rules/<stage>.smk per stage. Each registers in STAGES what it makes:
-    STAGES["<stage>"] = {"title": ..., "items": {"fig4": [files]}, "values": [json files]}
-("items": paper figures/tables -> files; "values": what pnnlib.report reads the reproduced
-numbers from). A stage whose notebook has not landed has no rules file; the report lists its
-figures as not yet reproduced.
+One rules/<stage>.smk per stage, listed in STAGE_NOTEBOOKS below with the notebooks it runs
+and included only once they all exist (until then the report lists its figures as "not yet
+reproduced"). Each registers in STAGES what it makes:
+    STAGES["<stage>"] = {"title": ..., "items": {"fig4": [files]}, "values": [json files],
+                         "outputs": [every final file]}
+("items": paper figure/table -> files; "values": what pnnlib.report reads reproduced numbers
+from; "outputs": what `rule all` asks for). Settings: config/config.yaml (run settings) and
+config/profiles/<profile>.yaml (one section per stage), checked against config/schema.yaml.
 """
 
 import sys
+from pathlib import Path
 
 from snakemake.logging import logger
 from snakemake.utils import min_version
@@ -50,12 +54,25 @@ PAPERMILL = (
 STAGES = {}
 
 
-include: "rules/demo.smk"
+# stage -> the notebooks its rules execute. A stage is wired when all of them exist; until then
+# its figures are listed in the report as not yet reproduced (no placeholder rules or figures).
+STAGE_NOTEBOOKS = {
+    "demo": ["notebooks/demo.ipynb"],
+    "devices": ["notebooks/fig_devices.ipynb"],
+}
+MISSING = {s: [nb for nb in nbs if not Path(nb).exists()] for s, nbs in STAGE_NOTEBOOKS.items()}
+
+for stage in STAGE_NOTEBOOKS:
+    if not MISSING[stage]:
+
+        include: f"rules/{stage}.smk"
+
+
 include: "rules/report.smk"
 
 
 if workflow.is_main_process:
-    logger.info(pipeline.profile_banner(P, STAGES))
+    logger.info(pipeline.profile_banner(P, STAGES, MISSING))
 
 
 localrules:

@@ -179,12 +179,18 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     return merged
 
 
-def profile_banner(settings: Mapping[str, Any], stages: Iterable[str]) -> str:
-    """The lines the pipeline logs at start: which profile, where outputs go, how to switch."""
+def profile_banner(settings: Mapping[str, Any], stages: Iterable[str],
+                   missing: Mapping[str, list[str]] | None = None) -> str:
+    """The lines the pipeline logs at start: which profile, where outputs go, how to switch.
+
+    ``missing`` maps stages that are not wired to the notebooks they still lack.
+    """
+    waiting = {s: nbs for s, nbs in (missing or {}).items() if nbs}
+    not_wired = "".join(f"\n  stage '{s}' not wired yet (missing {', '.join(nbs)})" for s, nbs in waiting.items())
     return (
         f"pnn-imc pipeline: profile '{settings['profile']}' ({settings['profile_file']}); "
         f"results -> {settings['results_dir']}/, figures -> {settings['figures_dir']}/; "
-        f"stages wired: {', '.join(stages) or 'none'}.\n"
+        f"stages wired: {', '.join(stages) or 'none'}.{not_wired}\n"
         "  switch with --config profile=smoke|quick|paper (smoke: minutes, quick: ~1 h on 2 CPU "
         "cores, paper: the paper's settings); outputs elsewhere with --config results_dir=... figures_dir=..."
     )

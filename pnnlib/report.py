@@ -105,9 +105,69 @@ def _demo(files: list[Path]) -> tuple[dict[str, Reproduced], dict[str, Any]]:
     return {}, numbers
 
 
+def _devices(files: list[Path]) -> tuple[dict[str, Reproduced], dict[str, Any]]:
+    """notebooks/fig_devices.ipynb writes characterisation.json (pnnlib.circuit.Characterisation).
+
+    The paper's λ_N, λ_P, λ_dis match lone transistors; the values of the synapse *as wired*
+    (what the bottom-up model uses) are given in the note.
+    """
+    values: dict[str, Reproduced] = {}
+    numbers: dict[str, Any] = {}
+    path = next((f for f in files if f.name == "characterisation.json"), None)
+    if path is None:
+        return values, numbers
+    c = _load(path)
+    lam, rev, params = c.get("lambdas", {}), c.get("reversal", {}), c.get("params", {})
+    wired = rev.get("wired", {})
+    lone = rev.get("lone", {})
+
+    def put(keys: list[str], value: Any, note: str | None = None) -> None:
+        if value is not None:
+            for key in keys:
+                values[key] = Reproduced(value=value, note=note)
+
+    put(["fig17.lambda_n", "table2.lambda_n"], lam.get("nmos_lone"),
+        f"lone transistor; synapse as wired {_fmt(lam.get('nmos_synapse'), 3)}")
+    put(["fig17.lambda_p", "table2.lambda_p"], lam.get("pmos_lone"),
+        f"lone transistor; synapse as wired {_fmt(lam.get('pmos_synapse'), 3)}")
+    put(["fig20.lambda_dis", "table2.lambda_dis"], lam.get("discharger_lone"),
+        f"lone; as wired {_fmt(lam.get('discharger_wired'), 3)}")
+    put(["table2.e_pos"], lone.get("e_plus"), f"lone; as wired {_fmt(wired.get('e_plus'), 3)}")
+    put(["table2.e_neg"], lone.get("e_minus"), f"lone; as wired {_fmt(wired.get('e_minus'), 3)}")
+    put(["table2.e_dis"], lone.get("e_dis"), f"lone; as wired {_fmt(wired.get('e_dis'), 3)}")
+    fams = c.get("families", {})
+    lam_n = [x for x in (fams.get("nmos_lone", {}).get("lambda") or []) if _is_num(x)]
+    if lam_n:
+        med = sorted(lam_n)[len(lam_n) // 2]
+        put(["fig17.lambda_variation"], 100 * (max(lam_n) - min(lam_n)) / med,
+            "NMOS, (max − min)/median over the whole V_G family, not only the trained network's currents")
+    fit = c.get("fit_range")
+    if fit:
+        put(["fig17.fit_v_low"], fit[0], "chosen (paper's text)")
+        put(["fig17.fit_v_high"], fit[1], "chosen")
+    sense = c.get("sense", {})
+    firing = c.get("firing", {})
+    put(["fig19.v_switch", "table2.v_switch"], sense.get("v_switch_dc"),
+        f"DC transfer curve; during the firing ramp {_fmt(firing.get('v_switch_dynamic'), 3)} V")
+    put(["fig19.v_b_sense", "table2.v_b_sense"], params.get("vb_sense"), "set (Table 2)")
+    put(["fig20.v_b_dis", "table2.v_b_dis"], params.get("vb_dis"), "set (Table 2)")
+    membrane = c.get("membrane", {})
+    if _is_num(membrane.get("c_at_v0")):
+        put(["table2.c_m"], 1e15 * membrane["c_at_v0"], "membrane node capacitance at V0 in the simulated neuron")
+    for key, pkey, scale, note in (("v_dd", "vdd", 1, "set"), ("v0", "v0", 1, "set"),
+                                   ("t_circ", "t_circ", 1e6, "set"), ("v_th_circ", "vth_circ", 1, "set")):
+        if _is_num(params.get(pkey)):
+            put([f"table2.{key}"], params[pkey] * scale, note)
+    numbers["model corner, temperature"] = f"{c.get('corner')}, {c.get('temp_c')} °C"
+    if _is_num(firing.get("t_fire_no_input")):
+        numbers["no-input firing time (T_circ; > 1 = no spike)"] = firing["t_fire_no_input"]
+    return values, numbers
+
+
 #: stage name -> adapter(files) -> (reproduced values keyed "<item>.<key>", stage numbers).
 ADAPTERS: dict[str, Callable[[list[Path]], tuple[dict[str, Reproduced], dict[str, Any]]]] = {
     "demo": _demo,
+    "devices": _devices,
 }
 
 
@@ -155,14 +215,19 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
-def _fmt_repro(r: Reproduced) -> str:
+def _with_unit(text: str, unit: str) -> str:
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit == "×" else f"{text} {unit}"
+
+
+def _fmt_repro(r: Reproduced, unit: str = "") -> str:
     text = _fmt(r.value)
     if r.std is not None and _is_num(r.std):
         text += f" ± {_fmt(r.std, 2)}"
+    text = _with_unit(text, unit) if _is_num(r.value) else text
     if r.n is not None:
         text += f" (n = {r.n})"
-    if r.note:
-        text += f" — {r.note}"
     return text
 
 
@@ -253,21 +318,19 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
             lines += [f"_{item['note']}_", ""]
         vals = item.get("values") or []
         if vals:
-            lines += ["| quantity | paper | reproduced | difference | source |", "|---|---|---|---|---|"]
+            lines += ["| quantity | paper | reproduced | difference | notes | source |", "|---|---|---|---|---|---|"]
             for v in vals:
-                key = f"{item_id}.{v['key']}"
-                r = values.get(key)
-                paper = f"{v.get('relation', '=') if v.get('relation', '=') != '=' else ''}{_fmt(v['paper'])}"
-                unit = v.get("unit", "")
-                paper_txt = f"{paper} {unit}".strip()
-                repro = _fmt_repro(r) + (f" {unit}" if unit and r is not None else "") if r else (
-                    "not yet reproduced" if item_id not in made_by else "—")
-                note = f" ({v['note']})" if v.get("note") else ""
-                lines.append(
-                    f"| {_md_escape(v['quantity'])} | {_md_escape(paper_txt)} | {_md_escape(repro)} | "
-                    f"{_difference(v['paper'], v.get('relation', '='), r)} | {_md_escape(v.get('spec', ''))}"
-                    f"{_md_escape(note)} |"
-                )
+                r = values.get(f"{item_id}.{v['key']}")
+                unit, relation = v.get("unit", ""), v.get("relation", "=")
+                paper_txt = _with_unit(f"{'' if relation == '=' else relation}{_fmt(v['paper'])}", unit)
+                if r is not None:
+                    repro = _fmt_repro(r, unit)
+                else:
+                    repro = "—" if item_id in made_by else "not yet reproduced"
+                notes = "; ".join(n for n in (r.note if r else None, v.get("note")) if n)
+                cells = [v["quantity"], paper_txt, repro, _difference(v["paper"], relation, r), notes,
+                         v.get("spec", "")]
+                lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
             lines.append("")
         if item.get("claims"):
             lines += ["Paper's qualitative claims (compare with the figure):", ""]
