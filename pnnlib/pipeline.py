@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
 import itertools
 import json
 import math
@@ -357,8 +358,15 @@ def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
 
     Read with :mod:`ast`, without a kernel. A default that is not a literal (e.g. ``Path(...)``)
     is returned as its source text. Raises ``ValueError`` if the notebook has no such cell.
+    Cached per file version (a grid of hundreds of runs reads the notebook once).
     """
-    nb = json.loads(Path(path).read_text())
+    path = Path(path).resolve()
+    return copy.deepcopy(_notebook_parameters(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _notebook_parameters(path: Path, _mtime_ns: int) -> dict[str, Any]:
+    nb = json.loads(path.read_text())
     cell = _parameters_cell(nb)
     if cell is None:
         raise ValueError(f"{path}: no code cell tagged 'parameters'")

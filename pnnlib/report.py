@@ -317,7 +317,9 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
         if item.get("note"):
             lines += [f"_{item['note']}_", ""]
         vals = item.get("values") or []
-        if vals:
+        if item.get("layout") == "best_e_accuracy":
+            lines += _best_e_table(item_id, vals, values, item_id in made_by)
+        elif vals:
             lines += ["| quantity | paper | reproduced | difference | notes | source |", "|---|---|---|---|---|---|"]
             for v in vals:
                 r = values.get(f"{item_id}.{v['key']}")
@@ -350,6 +352,40 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
     lines += [", ".join(_label(i) for i in not_done) if not_done else "Everything the paper computes is reproduced.",
               ""]
     return "\n".join(lines)
+
+
+def _best_e_table(item_id: str, vals: list[Mapping[str, Any]], values: Mapping[str, Reproduced],
+                  made: bool) -> list[str]:
+    """Table 3's layout: one row per (network, σ) with the best |E| and its accuracy side by side.
+
+    Value keys are ``<network>.sigma<σ>.best_e`` / ``.accuracy``; the quantity text before
+    ``": "`` names the row.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for v in vals:
+        prefix, _, what = v["key"].rpartition(".")
+        row = rows.setdefault(prefix, {"label": v["quantity"].split(":")[0], "spec": v.get("spec", "")})
+        row[what] = v
+    missing = "—" if made else "not yet reproduced"
+    out = ["| network, σ_spike | best \\|E\\| paper | best \\|E\\| reproduced | accuracy paper | "
+           "accuracy reproduced | Δ accuracy | notes |", "|---|---|---|---|---|---|---|"]
+    for prefix, row in rows.items():
+        e, acc = row.get("best_e"), row.get("accuracy")
+        r_e = values.get(f"{item_id}.{prefix}.best_e")
+        r_acc = values.get(f"{item_id}.{prefix}.accuracy")
+        notes = "; ".join(n for n in (r_acc.note if r_acc else None, r_e.note if r_e else None) if n)
+        cells = [
+            row["label"],
+            _fmt(e["paper"]) if e else "—",
+            _fmt_repro(r_e) if r_e else missing,
+            _with_unit(f"{acc['paper']:.2f}", "%") if acc else "—",
+            _fmt_repro(r_acc, "%") if r_acc else missing,
+            _difference(acc["paper"], "=", r_acc).split(" (")[0] + " points" if (acc and r_acc) else "—",
+            notes,
+        ]
+        out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    out.append("")
+    return out
 
 
 def _label(item_id: str) -> str:
