@@ -20,16 +20,17 @@ from pnnlib.circuit import (
     simulate_layer,
     simulate_network,
 )
-from pnnlib.circuit.netlist import deck_header
-from pnnlib.circuit.params import CircuitParams
 from pnnlib.circuit.runner import Job, run_job
+from pnnlib.circuit.waveforms import read_wrdata
 
 pytestmark = pytest.mark.spice
 
 #: Accuracy of the spike time against the E_dis readout of the measured membrane
-#: voltage (Sec. 1.7), in units of T_circ: 10 ns.  The residual is the output
-#: chain's delay and the discharger's deviation from a straight I(V) line.
-SPIKE_TIME_TOL = 0.010
+#: voltage (Sec. 1.7), in units of T_circ: 5 ns.  Measured (tt, 27 C): +0.6 to
+#: +2 ns for v = 0.05-0.6, growing to +6 ns at v = 0.92, where the spike comes
+#: so soon after the start of the firing phase that the sensing inverter's
+#: start-up delay (~7 ns) shows.
+SPIKE_TIME_TOL = 0.005
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +155,9 @@ def test_two_layer_pipeline(char: Characterisation, tmp_path: Path) -> None:
 
 
 def test_broken_netlist_raises_with_log_and_path(tmp_path: Path) -> None:
-    deck = deck_header("broken", CircuitParams()) + "\n".join(
+    deck = "\n".join(
         [
+            "* broken: instance of a subcircuit that does not exist",
             "vdd vdd 0 1.8",
             "x1 a vdd 0 no_such_subcircuit",
             ".control",
@@ -169,11 +171,42 @@ def test_broken_netlist_raises_with_log_and_path(tmp_path: Path) -> None:
     with pytest.raises(SimulationError) as err:
         run_job(Job("broken", deck, ("out.dat",)), tmp_path)
     msg = str(err.value)
-    assert "deck.cir" in msg and "tail of" in msg
+    assert "deck.cir" in msg and "tail of" in msg and "no_such_subcircuit" in msg
     failed = next(tmp_path.glob("broken-*.failed"))
-    assert (failed / "deck.cir").is_file() and (failed / "deck.log").is_file()
-    # nothing half-written under the final name
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith("broken-") and p.suffix != ".failed"]
+    assert (failed / "deck.cir").read_text() == deck and (failed / "deck.log").is_file()
+    # nothing half-written under the final name, no temporary directory left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [failed.name]
+
+
+RC_DECK = """* RC low-pass, no device models needed
+v1 in 0 pwl(0 0 1n 1)
+r1 in out 1k
+c1 out 0 1n
+.control
+set wr_singlescale
+set wr_vecnames
+tran 10n {stop}
+wrdata rc.dat v(out)
+quit
+.endc
+.end
+"""
+
+
+def test_runner_caches_by_content_and_times_out(tmp_path: Path) -> None:
+    job = Job("rc", RC_DECK.format(stop="5u"), ("rc.dat",))
+    first = run_job(job, tmp_path)
+    assert not first.cached and (first.run_dir / "done.json").is_file()
+    assert (first.run_dir / ".spiceinit").read_text().count("num_threads=1") == 1
+    d = read_wrdata(first.outputs["rc.dat"])
+    assert d["v(out)"][-1] == pytest.approx(1 - np.exp(-5), rel=1e-3)  # tau = 1 us
+    again = run_job(job, tmp_path)
+    assert again.cached and again.run_dir == first.run_dir
+    other = run_job(Job("rc", RC_DECK.format(stop="4u"), ("rc.dat",)), tmp_path)
+    assert not other.cached and other.run_dir != first.run_dir
+    slow = Job("slow", RC_DECK.format(stop="1").replace("tran 10n", "tran 0.1n"), ("rc.dat",))
+    with pytest.raises(SimulationError, match="timed out"):
+        run_job(slow, tmp_path, timeout=1.0)
 
 
 def test_missing_ngspice_and_models(char: Characterisation, tmp_path: Path) -> None:

@@ -26,12 +26,12 @@ DISCHARGER_L_UM: float = 0.5
 
 #: Discharger width in um for a membrane node of 140 fF (open in the paper).
 #: Chosen so that a neuron with no input (v = 0 at the end of accumulation)
-#: fires about 7 ns after the end of its firing phase (tt, 27 C), i.e. it does
+#: fires about 4 ns after the end of its firing phase (tt, 27 C), i.e. it does
 #: not fire (paper Fig. 20: V_b^dis is set "so that no spike fires without
 #: inputs") while the discharge still takes the full T_circ that the E_dis
 #: readout of Sec. 1.7 assumes.  Scaled with the node capacitance
 #: (``CircuitParams.w_dis_um``).
-DISCHARGER_W_UM_AT_140FF: float = 1.109
+DISCHARGER_W_UM_AT_140FF: float = 1.113
 
 #: Reference membrane capacitance for ``DISCHARGER_W_UM_AT_140FF``.
 _C_REF: float = 140e-15

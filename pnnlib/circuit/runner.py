@@ -174,6 +174,7 @@ def run_job(
         return _result(job, final, float(meta.get("wall_s", 0.0)), cached=True)
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{job.name}-{job.digest}.", dir=out))
+    tmp.chmod(0o755)
     (tmp / ".spiceinit").write_text(SPICEINIT)
     (tmp / "deck.cir").write_text(job.deck)
     env = dict(os.environ, OMP_NUM_THREADS="1")

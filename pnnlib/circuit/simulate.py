@@ -18,6 +18,12 @@ Normalised units (Sec. 1.7, App. A.2): membrane v = -(V - V0) / V_th^circ
 of the phase.  A spike time is where a neuron's output line crosses V_dd / 2
 rising during its firing phase, linearly interpolated between time steps;
 ``nan`` when it does not fire.
+
+Limits of the circuit the RC-Spike model does not have: the membrane cannot
+rise above V_dd, so v >= -(V_dd - V0) / V_th^circ = -0.573 (inhibitory input
+saturates there, long before E^- = -1.5), and it cannot fall below 0 V
+(v <= 1.49); a neuron that ends accumulation past threshold fires after the
+output chain's start-up delay (~7 ns) rather than at t = 0.
 """
 
 from __future__ import annotations
