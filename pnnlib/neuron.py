@@ -46,8 +46,13 @@ _SERIES_X = 1e-3  # below this |x| the truncated Taylor series is exact to float
 def beta_weight(weight: torch.Tensor, e_pos: float, e_neg: float) -> torch.Tensor:
     r"""Return :math:`\beta\circ W` (always ≥ 0): ``w/e_pos`` where ``w ≥ 0``, ``w/e_neg`` else.
 
-    ``e_pos = inf`` / ``e_neg = -inf`` give the ideal limit β = 0.
+    ``e_pos = inf`` / ``e_neg = -inf`` give the ideal limit β = 0. With symmetric reversal
+    potentials (E⁻ = −E⁺, all the paper's ML runs) this is :math:`|W|/E^+`, one elementwise pass
+    forward and backward instead of a ``where`` over the weight matrix (a quarter of an MLP
+    training step on the CPU).
     """
+    if float(e_neg) == -float(e_pos):
+        return weight.abs() / float(e_pos)
     return torch.where(weight >= 0, weight / float(e_pos), weight / float(e_neg))
 
 

@@ -1,0 +1,239 @@
+"""Training engine (pnnlib.train) and the scaling search (pnnlib.experiments)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pnnlib import experiments, train
+from pnnlib.layers import TTFSConv2d, TTFSLinear
+from pnnlib.networks import mlp
+from pnnlib.train import TrainConfig
+
+TINY = dict(hidden=[32], train_subset=200, test_subset=100, steps=4, eval_steps=6, n_eval=2,
+            epochs=2, lr=1e-3, hist_samples=50, progress=False, num_threads=1)
+
+
+# --------------------------------------------------------------------------- cost terms
+
+
+def test_classification_loss_is_cross_entropy_on_minus_t_over_tau() -> None:
+    t = torch.tensor([[0.2, 0.5, 0.9], [0.6, 0.1, 0.3]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    # sample 1: -log(e^-2 / (e^-2 + e^-5 + e^-9)); sample 2: -log(e^-3 / (e^-6 + e^-1 + e^-3))
+    want = (math.log(1 + math.exp(-3) + math.exp(-7)) + math.log(math.exp(-3) + math.exp(2) + 1)) / 2
+    assert train.classification_loss(t, y, 0.1) == pytest.approx(want, rel=1e-6)
+
+
+def test_extra_outputs_include_or_exclude_the_dummy_neurons() -> None:
+    t = torch.tensor([[0.2, 0.5, 0.9, 0.1, 0.1]], dtype=torch.float64)
+    y = torch.tensor([0])
+    incl = train.classification_loss(t, y, 0.1, n_classes=3, extra_outputs="include")
+    excl = train.classification_loss(t, y, 0.1, n_classes=3, extra_outputs="exclude")
+    assert float(excl) == pytest.approx(math.log(1 + math.exp(-3) + math.exp(-7)), rel=1e-6)
+    assert float(incl) == pytest.approx(math.log(1 + math.exp(-3) + math.exp(-7) + 2 * math.exp(1)), rel=1e-6)
+    # prediction only looks at the class outputs
+    assert train.predict(t, 3).tolist() == [0]
+
+
+def test_temporal_and_early_spike_penalties_by_hand() -> None:
+    t = torch.tensor([[0.9, 0.5], [1.0, 0.0]])
+    # ((0)^2 + 0.4^2 + 0.1^2 + 0.9^2) / 2
+    assert float(train.temporal_penalty(t, 0.9)) == pytest.approx((0.16 + 0.01 + 0.81) / 2)
+    h = torch.tensor([[0.5, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    # layer h: (0.25 + 0 + 1 + 0) / 2; layer t: (0.01 + 0.25 + 0 + 1) / 2
+    want = (0.25 + 1.0) / 2 + (0.01 + 0.25 + 1.0) / 2
+    assert float(train.early_spike_penalty([h, t])) == pytest.approx(want)
+
+
+def test_weight_penalty_sums_every_layer() -> None:
+    net = mlp((3, 2, 2), e_pos=2.0)
+    with torch.no_grad():
+        net.layers[0].weight.fill_(0.5)
+        net.layers[1].weight.copy_(torch.tensor([[1.0, -2.0], [0.0, 3.0]]))
+    assert float(train.weight_penalty(net).detach()) == pytest.approx(6 * 0.25 + 1 + 4 + 9)
+
+
+def test_q_penalty_sums_the_weights_of_causal_inputs_with_a_minus_sign() -> None:
+    layer = TTFSLinear(3, 2, e_pos=4.0)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 2.0, 4.0], [8.0, 16.0, 32.0]]))
+    t_in = torch.tensor([[0.1, 0.5, math.inf], [0.3, 0.2, 0.1]])
+    t_out = torch.tensor([[0.4, math.inf], [0.25, 0.15]])
+    # sample 1: neuron 0 sees input 0 (1); neuron 1 never fires: inputs 0, 1 (8 + 16)
+    # sample 2: neuron 0 sees inputs 1, 2 (2 + 4); neuron 1 sees input 2 (32)
+    want = -(1 + 24 + 6 + 32) / 2
+    q = train.q_penalty([(layer, t_in, t_out)])
+    assert float(q) == pytest.approx(want)
+    q.backward()  # dQ/dw_ij = -(number of samples in which j is causal for i) / B
+    assert torch.allclose(layer.weight.grad, -torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]) / 2)
+
+
+def test_q_penalty_of_a_conv_layer_matches_brute_force(rng) -> None:
+    layer = TTFSConv2d(2, 3, e_pos=4.0, kernel_size=3, stride=1, padding=1)
+    t_in = torch.rand(2, 2, 5, 5, generator=rng)
+    t_out = torch.rand(2, 3, 5, 5, generator=rng)
+    pad = torch.nn.functional.pad(t_in, (1, 1, 1, 1), value=math.inf)
+    want = 0.0
+    w = layer.weight.detach()
+    for b in range(2):
+        for o in range(3):
+            for y in range(5):
+                for x in range(5):
+                    patch = pad[b, :, y : y + 3, x : x + 3]
+                    want -= float((w[o] * (patch < t_out[b, o, y, x])).sum())
+    assert float(train.q_penalty([(layer, t_in, t_out)])) == pytest.approx(want / 2, rel=1e-5)
+
+
+def test_cost_treats_non_firing_outputs_as_t_max() -> None:
+    cfg = TrainConfig(model="mlp", gamma1=1.0, t_ref=0.5)
+    net = mlp((2, 2), e_pos=2.0)
+    t = torch.tensor([[0.2, math.inf]])
+    out = train._finite_times(t, 4.0)
+    assert out[0].tolist() == pytest.approx([0.2, 4.0])
+    c, t_out, terms = train.cost(net, torch.tensor([[0.0, 1.0]]), torch.tensor([1]), cfg, 2)
+    assert set(terms) == {"loss", "temp"} and math.isfinite(float(c))
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"lr": -1e-4}, "lr"),
+        ({"dataset": "mnist"}, "dataset"),
+        ({"model": "resnet"}, "model"),
+        ({"steps": 0}, "steps"),
+        ({"eval_steps": 0}, "eval_steps"),
+        ({"offset": "sometimes"}, "offset"),
+        ({"sigma": -0.1}, "sigma"),
+        ({"e_pos": 0.0}, "e_pos"),
+        ({"batch": 2.5}, "batch"),
+        ({"hidden": []}, "hidden"),
+        ({"learning_rate": 1e-3}, "learning_rate"),
+    ],
+)
+def test_bad_config_values_name_the_key(changes: dict, key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        TrainConfig.from_dict(changes)
+
+
+def test_yaml_config_round_trip(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("e_pos: .inf\nsteps: 3\nhidden: [20, 10]\n")
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.e_pos == math.inf and cfg.steps == 3 and cfg.hidden == [20, 10] and cfg.lr == 1e-4
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    path.write_text("stepz: 3\n")
+    with pytest.raises(ValueError, match="stepz"):
+        TrainConfig.from_yaml(path)
+
+
+# --------------------------------------------------------------------------- training runs
+
+
+def test_short_run_on_real_fashion_mnist_learns(tmp_path) -> None:
+    cfg = TrainConfig(hidden=[100], train_subset=600, test_subset=300, steps=5, eval_steps=10, n_eval=2,
+                      epochs=3, lr=1e-3, hist_samples=100, progress=False, num_threads=1)
+    m = train.train(cfg, tmp_path)
+    assert m["status"] == "done" and m["device"] == "cpu" and len(m["history"]) == 3
+    assert m["final"]["acc"] > 0.55, m["final"]  # chance is 0.10
+    assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"]
+    assert {p.name for p in tmp_path.iterdir()} >= {"metrics.json", "weights.pt", "spike_hist.npz",
+                                                    "checkpoint.pt", "config.yaml"}
+    hist = np.load(tmp_path / "spike_hist.npz")
+    assert [hist[f"layer{k}"].sum() + hist[f"below{k}"] + hist[f"above{k}"] for k in (1, 2)] == [100 * 100, 100 * 10]
+    model, loaded = train.load_model(tmp_path)
+    assert loaded == cfg and model.layers[0].weight.shape == (100, 784)
+
+
+def _strip_times(m: dict) -> dict:
+    m = json.loads(json.dumps(m))
+    for row in m["history"]:
+        row.pop("wall_s")
+    return {k: m[k] for k in ("history", "final")}
+
+
+def test_resumed_run_equals_an_uninterrupted_run(tmp_path) -> None:
+    straight = train.train(TrainConfig(**TINY), tmp_path / "a")
+    cfg1 = TrainConfig(**{**TINY, "epochs": 1})
+    first = train.train(cfg1, tmp_path / "b")  # "killed" after epoch 1 (checkpoint written)
+    assert len(first["history"]) == 1
+    resumed = train.train(TrainConfig(**TINY), tmp_path / "b")
+    assert _strip_times(resumed) == _strip_times(straight)
+    wa = torch.load(tmp_path / "a" / "weights.pt")
+    wb = torch.load(tmp_path / "b" / "weights.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # a finished run is returned, not recomputed
+    assert train.train(TrainConfig(**TINY), tmp_path / "a") == json.loads((tmp_path / "a" / "metrics.json").read_text())
+
+
+def test_different_config_in_an_existing_run_dir_is_an_error(tmp_path) -> None:
+    train.train(TrainConfig(**{**TINY, "epochs": 1}), tmp_path)
+    with pytest.raises(ValueError, match=r"different config \(e_pos: 4.0 -> 2.0\)"):
+        train.train(TrainConfig(**{**TINY, "epochs": 1, "e_pos": 2.0}), tmp_path)
+
+
+def test_command_line_entry_point(tmp_path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in TINY.items()) + "\n")
+    m = train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", "epochs=1", "e_pos=2.0"])
+    assert m["config"]["epochs"] == 1 and m["config"]["e_pos"] == 2.0 and m["status"] == "done"
+
+
+def test_iris_circuit_setting_trains_with_the_table2_penalties(tmp_path) -> None:
+    cfg = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, e_pos=2.8, e_neg=-1.53, e_dis=6.44,
+                      steps=10, eval_steps=30, lr=1e-2, batch=50, epochs=40, gamma1=0.1, t_ref=0.9, init_gain=1.0,
+                      gamma_w=1e-2, gamma_v=0.2, n_eval=2, eval_every=0, progress=False, num_threads=1)
+    m = train.train(cfg, tmp_path)
+    assert m["final"]["acc"] > 0.8, m["final"]  # chance is 1/3
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def test_scale_weights_scales_and_restores() -> None:
+    net = mlp((4, 3), e_pos=2.0)
+    w0 = net.layers[0].weight.detach().clone()
+    with experiments.scale_weights(net, 2.0, 0.5):
+        w = net.layers[0].weight.detach()
+        assert torch.allclose(w, torch.where(w0 >= 0, 2.0 * w0, 0.5 * w0))
+    assert torch.equal(net.layers[0].weight.detach(), w0)
+
+
+def test_grid_search_finds_a_known_optimum_in_2d_and_1d() -> None:
+    def objective(a_pos: float, a_neg: float) -> float:
+        return -((a_pos - 1.3) ** 2) - 2 * (a_neg - 0.7) ** 2
+
+    alphas = np.round(np.arange(0.5, 2.01, 0.1), 10)
+    best, land = experiments.grid_search_scaling(objective, alphas, alphas)
+    assert best == pytest.approx((1.3, 0.7, 0.0), abs=1e-9) and land.shape == (16, 16)
+    best1, land1 = experiments.grid_search_scaling(objective, alphas)  # α⁺ = α⁻ = α
+    # -(a-1.3)^2 - 2(a-0.7)^2 is largest at a = (1.3 + 1.4) / 3 = 0.9
+    assert best1[:2] == pytest.approx((0.9, 0.9)) and land1.shape == (16,)
+
+    def rmse(a_pos: float, a_neg: float) -> float:
+        return abs(a_pos - 1.1) + abs(a_neg - 1.1)
+
+    best_min, _ = experiments.grid_search_scaling(rmse, alphas, mode="min")
+    assert best_min[:2] == pytest.approx((1.1, 1.1))
+
+
+def test_run_train_notebook_declares_every_config_key() -> None:
+    import dataclasses
+
+    from pnnlib.pipeline import REPO_ROOT, notebook_parameters
+
+    declared = notebook_parameters(REPO_ROOT / "notebooks" / "run_train.ipynb")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(declared) == set(fields) | {"out_dir", "threads"}
+    assert TrainConfig.from_dict({k: declared[k] for k in fields}) == TrainConfig()
+
+
+def test_fewer_epochs_than_a_checkpoint_holds_is_an_error(tmp_path) -> None:
+    train.train(TrainConfig(**TINY), tmp_path)
+    with pytest.raises(ValueError, match="epochs"):
+        train.train(TrainConfig(**{**TINY, "epochs": 1}), tmp_path)
