@@ -22,7 +22,6 @@ from; "outputs": what `rule all` asks for). Settings: config/config.yaml (run se
 config/profiles/<profile>.yaml (one section per stage), checked against config/schema.yaml.
 """
 
-import sys
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -43,12 +42,12 @@ FIGURES = P["figures_dir"]
 TABLES = f"{FIGURES}/tables"
 LOGS = f"{RESULTS}/logs"
 
-# One papermill execution as a job (pnnlib.pipeline.run_notebook): checks the parameters against
-# the notebook's parameters cell, pins torch threads, keeps a failed run as *.failed.ipynb.
-PAPERMILL = (
-    f"{sys.executable} -m pnnlib.pipeline notebook --kernel {P['kernel']} "
-    f"--start-timeout {P['start_timeout']}"
-)
+# The shell command of every notebook rule: one papermill execution (pnnlib.pipeline.run_notebook)
+# that checks the parameters against the notebook's parameters cell, pins torch threads to the
+# rule's threads and keeps a failed run as *.failed.ipynb. TRAIN_JOB also drops a run directory's
+# saved training state when the run's parameters changed (pnnlib.pipeline.reset_stale_run).
+NOTEBOOK_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"])
+TRAIN_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], reset_stale=True)
 
 # Filled by the rules files: stage -> {"title", "items": {paper item: [files]}, "values": [files]}.
 STAGES = {}
@@ -59,6 +58,7 @@ STAGES = {}
 STAGE_NOTEBOOKS = {
     "demo": ["notebooks/demo.ipynb"],
     "devices": ["notebooks/fig_devices.ipynb"],
+    "mlp": ["notebooks/run_train.ipynb", "notebooks/fig4_mlp_fmnist.ipynb"],
 }
 MISSING = {s: [nb for nb in nbs if not Path(nb).exists()] for s, nbs in STAGE_NOTEBOOKS.items()}
 
@@ -77,6 +77,7 @@ if workflow.is_main_process:
 
 localrules:
     all,
+    report,
 
 
 rule all:

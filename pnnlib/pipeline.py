@@ -55,7 +55,9 @@ __all__ = [
     "read_json",
     "PIPELINE_KEYS",
     "nb_params_json",
+    "notebook_shell",
     "notebook_parameters",
+    "reset_stale_run",
     "run_notebook",
 ]
 
@@ -389,6 +391,34 @@ def _notebook_parameters(path: Path, _mtime_ns: int) -> dict[str, Any]:
     return out
 
 
+def reset_stale_run(run_dir: str | os.PathLike, parameters: Mapping[str, Any], *, config_file: str = "config.yaml",
+                    state_files: Iterable[str] = ("config.yaml", "checkpoint.pt"),
+                    resumable: Iterable[str] = ()) -> list[str]:
+    """Delete a run directory's saved state if it was made with different parameters.
+
+    A training run keeps ``config.yaml`` and a ``checkpoint.pt`` so that an interrupted job
+    resumes (Snakemake deletes a failed job's declared outputs, not these). When a profile edit
+    changes a run's parameters, Snakemake reruns the job, and the old state must not be resumed:
+    if any parameter that ``config_file`` also records differs (keys in ``resumable``, e.g.
+    ``epochs``, may differ), the ``state_files`` are deleted. Returns the keys that differed.
+    """
+    import yaml
+
+    run_dir = Path(run_dir)
+    path = run_dir / config_file
+    if not path.is_file():
+        return []
+    old = yaml.safe_load(path.read_text()) or {}
+    skip = set(resumable)
+    changed = sorted(k for k, v in parameters.items() if k in old and k not in skip and old[k] != v)
+    if changed:
+        for name in state_files:
+            (run_dir / name).unlink(missing_ok=True)
+        print(f"[pipeline] {run_dir}: parameters {changed} changed since the saved state; "
+              f"removed {', '.join(state_files)} (training starts afresh)", flush=True)
+    return changed
+
+
 def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: Mapping[str, Any],
                  *, kernel: str = "pnn-imc", start_timeout: int = 300, threads: int | None = None,
                  cwd: str | os.PathLike | None = None, log_output: bool = True) -> Path:
@@ -447,6 +477,20 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     return output
 
 
+def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_stale: bool = False) -> str:
+    """The shell command of a pipeline rule that executes one notebook (a Snakemake template).
+
+    The rule provides ``input.notebook``, ``output.notebook``, ``params.nb`` (JSON from
+    :func:`nb_params_json`), ``threads`` and ``log``; with ``reset_stale`` also
+    ``params.run_dir`` and ``params.resumable`` (see :func:`reset_stale_run`).
+    """
+    cmd = (f"{sys.executable} -m pnnlib.pipeline notebook --kernel {kernel} --start-timeout {int(start_timeout)} "
+           "{input.notebook} {output.notebook} --params {params.nb:q} --threads {threads}")
+    if reset_stale:
+        cmd += " --reset-stale {params.run_dir:q} --resumable {params.resumable}"
+    return cmd + " > {log} 2>&1"
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pnnlib.pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -457,13 +501,19 @@ def _main(argv: list[str] | None = None) -> int:
     nb.add_argument("--kernel", default="pnn-imc")
     nb.add_argument("--start-timeout", type=int, default=300)
     nb.add_argument("--threads", type=int, default=None)
+    nb.add_argument("--reset-stale", metavar="RUN_DIR", default=None,
+                    help="before running, drop RUN_DIR's config.yaml/checkpoint.pt if made with other parameters")
+    nb.add_argument("--resumable", default="", help="comma-separated keys that may change without a reset")
     args = parser.parse_args(argv)
     import logging
 
     # papermill logs each cell's output at INFO (log_output=True): the job's log shows progress.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     if args.command == "notebook":
-        run_notebook(args.notebook, args.output, json.loads(args.params), kernel=args.kernel,
+        params = json.loads(args.params)
+        if args.reset_stale:
+            reset_stale_run(args.reset_stale, params, resumable=[k for k in args.resumable.split(",") if k])
+        run_notebook(args.notebook, args.output, params, kernel=args.kernel,
                      start_timeout=args.start_timeout, threads=args.threads)
     return 0
 

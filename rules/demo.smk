@@ -26,4 +26,4 @@ rule demo:
     conda:
         "../environment.yml"
     shell:
-        PAPERMILL + " {input.notebook} {output.notebook} --params {params.nb:q} --threads {threads} > {log} 2>&1"
+        NOTEBOOK_JOB

@@ -36,4 +36,4 @@ rule devices:
     conda:
         "../environment.yml"
     shell:
-        PAPERMILL + " {input.notebook} {output.notebook} --params {params.nb:q} --threads {threads} > {log} 2>&1"
+        NOTEBOOK_JOB

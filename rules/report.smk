@@ -2,6 +2,11 @@
 vs reproduced value (pnnlib/report.py). Included last: it reads what every stage registered."""
 
 import json
+import sys
+
+REPORT_JOB = f"{sys.executable} -m pnnlib.report" + (
+    " --paper-values {input.paper_values} --manifest {params.manifest:q} --out {output} > {log} 2>&1"
+)
 
 REPORT_MANIFEST = {
     "profile": P["profile"],
@@ -27,5 +32,4 @@ rule report:
     conda:
         "../environment.yml"
     shell:
-        f"{sys.executable} -m pnnlib.report"
-        " --paper-values {input.paper_values} --manifest {params.manifest:q} --out {output} > {log} 2>&1"
+        REPORT_JOB
