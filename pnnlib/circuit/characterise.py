@@ -402,12 +402,12 @@ def _firing(path: Path, params: CircuitParams) -> dict:
     }
 
 
-def _membrane(path: Path) -> dict:
+def _membrane(path: Path, params: CircuitParams) -> dict:
     d = read_wrdata(path)
     names = list(d)[1:]
     c = np.array([abs(float(d[n][0])) / (2 * np.pi * 1e6) for n in names])
     v = np.array(MEMBRANE_AC_LEVELS)
-    return {"v": v, "c_total": c, "c_at_v0": float(np.interp(1.3, v[::-1], c[::-1]))}
+    return {"v": v, "c_total": c, "c_at_v0": float(np.interp(params.v0, v[::-1], c[::-1]))}
 
 
 def characterise_devices(
@@ -476,7 +476,7 @@ def characterise_devices(
         discharger=discharger,
         sense=_sense(o["sense.dat"], o["sense_family.dat"], params),
         firing=_firing(fire.outputs["neuron_fire.dat"], params),
-        membrane=_membrane(ac.outputs["membrane_ac.dat"]),
+        membrane=_membrane(ac.outputs["membrane_ac.dat"], params),
         runs={r.name: str(r.run_dir) for r in (dev, fire, ac)},
     )
     if out_dir is not None:

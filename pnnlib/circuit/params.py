@@ -4,6 +4,11 @@ Every value the paper gives is taken from Table 2 / Appendix G; every value it
 leaves open (Sec. 8, open question 13 of the project's paper spec) is a named
 field below with a comment saying why it was chosen.  ``CircuitParams`` is a
 frozen dataclass; use :func:`dataclasses.replace` to change a field.
+
+The simulated circuit is schematic-level.  The paper's simulations are
+post-layout (magic RC extraction); ``parasitics=True`` only adds *estimated*
+wiring capacitances (``c_par_mem``, ``c_par_dend_per_synapse``) -- estimates,
+not an extraction.
 """
 
 from __future__ import annotations
