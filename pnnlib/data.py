@@ -82,7 +82,9 @@ class SpikeData:
         train_y, test_y: int64 labels ``[N]``.
         n_classes: number of classes (labels are ``0 … n_classes-1``).
         augment: optional ``(t_batch, generator) -> t_batch`` applied to training batches
-            (on spike times; e.g. flips/crops for CIFAR-10, padding with "no spike").
+            (on spike times, on the training device; the generator is the trainer's seeded CPU
+            generator, which keeps resumed runs exact; e.g. flips/crops for CIFAR-10, padding
+            with "no spike").
     """
 
     name: str

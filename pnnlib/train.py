@@ -45,6 +45,7 @@ import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -72,6 +73,8 @@ __all__ = [
     "cost",
     "early_spike_penalty",
     "evaluate",
+    "load_model",
+    "load_yaml",
     "predict",
     "q_penalty",
     "resolve_device",
@@ -233,7 +236,7 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Load a YAML mapping of config keys (missing keys take the defaults)."""
-        d = yaml.safe_load(Path(path).read_text()) or {}
+        d = load_yaml(Path(path).read_text()) or {}
         if not isinstance(d, dict):
             raise ValueError(f"TrainConfig: {path} must hold a mapping of keys, got {type(d).__name__}")
         return cls.from_dict(d)
@@ -244,6 +247,22 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A validated copy with some keys changed (unknown keys are a ``ValueError``)."""
         return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; this loader reads it as a float."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML with :class:`_YamlLoader` (config files and ``--set`` values)."""
+    return yaml.load(text, Loader=_YamlLoader)
 
 
 def _finite_number(v: Any) -> bool:
@@ -393,7 +412,8 @@ def cost(
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Forward pass and the full cost of :mod:`pnnlib.train` for one batch.
 
-    Returns ``(C, finite output times [B, N_out], {term: value})``.
+    Returns ``(C, finite output times [B, N_out], {term: detached weighted value})`` with the
+    terms ``loss``, ``temp``, ``q``, ``w``, ``v`` (those with a nonzero weight).
     """
     pairs = _forward_pairs(model, x)
     t_max = _last_t_max(model)
@@ -409,7 +429,7 @@ def cost(
     if cfg.gamma_v:
         terms["v"] = cfg.gamma_v * early_spike_penalty([_finite_times(p[2], t_max) for p in pairs])
     total = sum(terms.values())
-    return total, t_out, {k: float(v.detach()) for k, v in terms.items()}
+    return total, t_out, {k: v.detach() for k, v in terms.items()}
 
 
 def predict(t_out: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -464,11 +484,14 @@ def spike_histograms(
 ) -> dict[str, np.ndarray]:
     """Per-layer histograms of output spike times in eval mode (paper Fig. 4d).
 
-    ``edges`` default: 0.01-wide bins on [−0.05, 1.05] (noise moves times slightly outside
-    [0, 1]); times outside the edges are counted in ``below{k}`` / ``above{k}`` (``+inf`` =
-    above). Returns ``{"edges", "layer1", "below1", "above1", …}`` (layers numbered from 1).
+    ``edges`` default: 0.01-wide bins on [−0.05, t_max + 0.05] (t_max = 1 for RC-Spike; noise
+    moves times slightly outside [0, t_max]); times outside the edges are counted in
+    ``below{k}`` / ``above{k}`` (``+inf`` = above). Returns
+    ``{"edges", "layer1", "below1", "above1", …}`` (layers numbered from 1).
     """
-    edges = np.linspace(-0.05, 1.05, 111) if edges is None else edges
+    if edges is None:
+        t_max = _last_t_max(model)
+        edges = np.linspace(-0.05, t_max + 0.05, round(100 * t_max) + 11)
     was_training = model.training
     model.eval()
     out: dict[str, np.ndarray] = {"edges": edges}
@@ -516,7 +539,7 @@ def _check_same_config(out_dir: Path, cfg: TrainConfig) -> None:
     path = out_dir / "config.yaml"
     if not path.is_file():
         return
-    old = yaml.safe_load(path.read_text())
+    old = load_yaml(path.read_text())
     new = cfg.to_dict()
     diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
     if diff:
@@ -586,7 +609,8 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     history: list[dict[str, Any]] = []
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         _set_rng_state(ck["rng"], gen)
@@ -606,10 +630,12 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         start = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
-        loss_sum, correct = 0.0, 0
+        # Running sums stay on the device (no host sync per step), in float64.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
         bar = tqdm(range(0, n, cfg.batch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
                    mininterval=5.0, leave=False, file=sys.stderr)
-        for i in bar:
+        for step, i in enumerate(bar):
             idx = perm[i : i + cfg.batch]
             xb, yb = train_t[idx], train_y[idx]
             if data.augment is not None:
@@ -618,11 +644,12 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
             opt.zero_grad(set_to_none=True)
             c.backward()
             opt.step()
-            loss_sum += float(c.detach()) * len(yb)
-            correct += int((predict(t_out.detach(), n_classes) == yb).sum())
-            bar.set_postfix(loss=f"{loss_sum / min(i + cfg.batch, n):.3f}", refresh=False)
+            loss_sum += c.detach().double() * len(yb)
+            correct += (predict(t_out.detach(), n_classes) == yb).sum()
+            if cfg.progress and step % 50 == 49:
+                bar.set_postfix(loss=f"{float(loss_sum) / min(i + cfg.batch, n):.3f}", refresh=False)
         bar.close()
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / n, "train_acc": int(correct) / n,
                                "test_loss": None, "test_acc": None}
         if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             ev = evaluate(model, test_t, test_y, cfg, n_classes)
@@ -672,12 +699,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    help="override config keys (values parsed as YAML)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    d = yaml.safe_load(args.config.read_text()) if args.config else {}
+    d = load_yaml(args.config.read_text()) if args.config else {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             p.error(f"--set expects KEY=VALUE, got {item!r}")
-        d[key] = yaml.safe_load(value)
+        d[key] = load_yaml(value)
     return train(TrainConfig.from_dict(d or {}), args.out)
 
 
