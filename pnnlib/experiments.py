@@ -128,7 +128,8 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
             continue
         rows.append({**m["config"], "acc": m["final"]["acc"], "acc_std": m["final"]["acc_std"],
                      "history": m["history"], "path": str(path.parent)})
-    return pd.DataFrame(rows)
+    columns = [*TrainConfig().to_dict(), "acc", "acc_std", "history", "path"]
+    return pd.DataFrame(rows, columns=columns)  # the columns exist even when no run is found
 
 
 # --------------------------------------------------------------------------- ANN baselines
