@@ -237,3 +237,12 @@ def test_fewer_epochs_than_a_checkpoint_holds_is_an_error(tmp_path) -> None:
     train.train(TrainConfig(**TINY), tmp_path)
     with pytest.raises(ValueError, match="epochs"):
         train.train(TrainConfig(**{**TINY, "epochs": 1}), tmp_path)
+
+
+def test_train_step_benchmark_prints_the_ratio(tmp_path, capsys) -> None:
+    from pnnlib.bench import train_step
+
+    assert train_step.main(["--batch", "4", "--repeats", "1", "--json", str(tmp_path / "b.json")]) == 0
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert res["grid_intervals"] == 11 and res["results"][0]["ratio"] > 0
+    assert "target <= 1.5x" in capsys.readouterr().out
