@@ -58,6 +58,7 @@ STAGES = {}
 STAGE_NOTEBOOKS = {
     "demo": ["notebooks/demo.ipynb"],
     "devices": ["notebooks/fig_devices.ipynb"],
+    "dstd": ["notebooks/fig2_dstd_traces.ipynb", "notebooks/fig3_dstd_properties.ipynb"],
     "mlp": ["notebooks/run_train.ipynb", "notebooks/fig4_mlp_fmnist.ipynb"],
 }
 MISSING = {s: [nb for nb in nbs if not Path(nb).exists()] for s, nbs in STAGE_NOTEBOOKS.items()}

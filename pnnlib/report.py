@@ -164,10 +164,64 @@ def _devices(files: list[Path]) -> tuple[dict[str, Reproduced], dict[str, Any]]:
     return values, numbers
 
 
+def _dstd(files: list[Path]) -> tuple[dict[str, Reproduced], dict[str, Any]]:
+    """notebooks/fig2_dstd_traces.ipynb writes fig2.json, fig3_dstd_properties.ipynb fig3.json
+    (pnnlib.bench: error slopes, exact/DSTD ratios per model, Table 1 exponents)."""
+    values: dict[str, Reproduced] = {}
+    numbers: dict[str, Any] = {}
+    for path in files:
+        data = _load(path)
+        if path.name == "fig2.json":
+            for p in data.get("panels", []):
+                numbers[f"Fig. 2: |E| = {_fmt(p.get('e'))}, M = {p.get('steps')}: exact v(1) range, "
+                        "mean |v(1) − v̂(1)|"] = (f"[{_fmt(p.get('v1_min'), 3)}, {_fmt(p.get('v1_max'), 3)}], "
+                                                 f"{_fmt(p.get('abs_err_v1'), 3)}")
+        if path.name != "fig3.json":
+            continue
+        summary = data.get("summary", {})
+        slopes = summary.get("error_slopes", {})
+        if _is_num(slopes.get("mean_slope_vs_m")):
+            values["fig3.slope_vs_m"] = Reproduced(
+                slopes["mean_slope_vs_m"], note=f"mean least-squares slope over M ≥ {slopes.get('m_min')}")
+        if _is_num(slopes.get("mean_slope_vs_e")):
+            values["fig3.slope_vs_e"] = Reproduced(
+                slopes["mean_slope_vs_e"], note=f"mean least-squares slope over |E| ≥ {slopes.get('e_min')}")
+        for model in ("rcspike", "ttfs"):
+            s = summary.get(model)
+            if not s:
+                continue
+            where = f"N_in = {s.get('n_in')} input spikes"
+            if _is_num(s.get("time_ratio")):
+                values[f"fig3.{model}_time_ratio"] = Reproduced(s["time_ratio"], note=where)
+            for key, label in (("cuda_peak_ratio", "CUDA peak memory"), ("peak_rss_ratio", "peak RSS"),
+                               ("saved_ratio", "bytes saved for backward")):
+                if _is_num(s.get(key)):
+                    others = ", ".join(f"{lab} {_fmt(s[k], 3)}×" for k, lab in
+                                       (("saved_ratio", "saved-for-backward"), ("peak_rss_ratio", "peak RSS"))
+                                       if k != key and _is_num(s.get(k)))
+                    values[f"fig3.{model}_memory_ratio"] = Reproduced(
+                        s[key], note=f"{label}; {where}" + (f"; {others}" if others else ""))
+                    break
+        for method in ("ode", "ode-adjoint"):
+            s = summary.get(method)
+            if s and _is_num(s.get("time_ratio_vs_dstd")):
+                numbers[f"torchdiffeq {method} vs DSTD at N_in = {s.get('n_in')}: time, saved bytes"] = (
+                    f"{_fmt(s['time_ratio_vs_dstd'], 3)}×, {_fmt(s.get('saved_ratio_vs_dstd'), 3)}×")
+        for row in data.get("table1", []):
+            key = f"table1.{row.get('model')}_{row.get('method')}"
+            t_exp, m_exp = row.get("measured_time_exponent"), row.get("measured_saved_bytes_exponent")
+            if _is_num(t_exp):
+                values[key] = Reproduced(
+                    f"time ∝ N_in^{t_exp:.2f}" + (f", memory ∝ N_in^{m_exp:.2f}" if _is_num(m_exp) else ""),
+                    note=f"measured over N_in {row.get('fit_range_N_in')}; ours: {row.get('implementation')}")
+    return values, numbers
+
+
 #: stage name -> adapter(files) -> (reproduced values keyed "<item>.<key>", stage numbers).
 ADAPTERS: dict[str, Callable[[list[Path]], tuple[dict[str, Reproduced], dict[str, Any]]]] = {
     "demo": _demo,
     "devices": _devices,
+    "dstd": _dstd,
 }
 
 
