@@ -14,6 +14,16 @@ MLP_RUNS = pipeline.expand_grid(mlp_grids(**MLP_GRID), fixed=P["mlp"]["train"], 
 MLP_FIGS = ["fig4", "fig11a", "fig14_mlp"]
 MLP_TABLES = [f"{TABLES}/table3_mlp.csv", f"{TABLES}/table3_mlp.md"]
 MLP_NUMBERS = f"{MLP}/summary/fig4_mlp_numbers.json"
+# The ANN baselines (|E| = ann_e runs tested at smaller |E|), cached by the notebook per M of
+# Fig. 4f; declared as outputs so that Snakemake deletes them whenever the aggregation reruns.
+MLP_FIGURES = P["mlp"]["figures"]
+MLP_ANN = [f"{MLP}/summary/ann_m{m}.json" for m in MLP_GRID["e_sweep_m"]]
+if MLP_FIGURES.get("ann_e", 100.0) not in MLP_GRID["e_sweep"] or not any(
+    e < MLP_FIGURES.get("ann_e", 100.0) for e in MLP_GRID["e_sweep"]
+):
+    raise pipeline.ProfileError("mlp.figures.ann_e must be in mlp.grid.e_sweep, with smaller |E| to test it at")
+if not set(MLP_FIGURES.get("ann_seeds", [0])) <= set(MLP_GRID["seeds"]):
+    raise pipeline.ProfileError("mlp.figures.ann_seeds must be a subset of mlp.grid.seeds")
 
 STAGES["mlp"] = {
     "title": f"Fashion-MNIST RC-Spike MLP ({len(MLP_RUNS)} training runs)",
@@ -65,12 +75,13 @@ rule mlp_figures:
     output:
         notebook=f"{MLP}/summary/notebook.ipynb",
         numbers=MLP_NUMBERS,
+        ann=MLP_ANN,
         figures=[f"{FIGURES}/{f}.{ext}" for f in MLP_FIGS for ext in ("pdf", "png")],
         tables=MLP_TABLES,
     params:
         nb=pipeline.nb_params_json(
             "notebooks/fig4_mlp_fmnist.ipynb",
-            P["mlp"]["figures"],
+            MLP_FIGURES,
             runs_dir=f"{MLP}/runs",
             fig_dir=FIGURES,
             out_dir=f"{MLP}/summary",
@@ -83,7 +94,7 @@ rule mlp_figures:
             sigmas=MLP_GRID["sigmas"],
             sigma_m=MLP_GRID["sigma_m"],
         ),
-    threads: P["mlp"]["figures"]["threads"]
+    threads: MLP_FIGURES["threads"]
     log:
         f"{LOGS}/mlp/figures.log",
     conda:
