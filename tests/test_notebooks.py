@@ -52,3 +52,12 @@ def test_uses_the_project_kernel_or_none(path: Path) -> None:
     nb = json.loads(path.read_text())
     name = nb.get("metadata", {}).get("kernelspec", {}).get("name")
     assert name in (None, "pnn-imc", "python3"), f"{path.name}: kernelspec {name!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_notebook_is_wired_into_the_pipeline(path: Path) -> None:
+    """A notebook that landed must be run by some stage (Snakefile's STAGE_NOTEBOOKS)."""
+    snakefile = (ROOT / "Snakefile").read_text()
+    assert f'"notebooks/{path.name}"' in snakefile, (
+        f"{path.name} is not in STAGE_NOTEBOOKS of the Snakefile: add a rules/<stage>.smk that runs it"
+    )
