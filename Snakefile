@@ -45,9 +45,11 @@ LOGS = f"{RESULTS}/logs"
 # The shell command of every notebook rule: one papermill execution (pnnlib.pipeline.run_notebook)
 # that checks the parameters against the notebook's parameters cell, pins torch threads to the
 # rule's threads and keeps a failed run as *.failed.ipynb. TRAIN_JOB also drops a run directory's
-# saved training state when the run's parameters changed (pnnlib.pipeline.reset_stale_run).
+# saved training state when the run's parameters changed (pnnlib.pipeline.reset_stale_run);
+# AGGREGATE_JOB first deletes the caches (params.clean) an aggregation notebook keeps.
 NOTEBOOK_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"])
 TRAIN_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], reset_stale=True)
+AGGREGATE_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], clean=True)
 
 # Filled by the rules files: stage -> {"title", "items": {paper item: [files]}, "values": [files]}.
 STAGES = {}
@@ -60,6 +62,13 @@ STAGE_NOTEBOOKS = {
     "devices": ["notebooks/fig_devices.ipynb"],
     "dstd": ["notebooks/fig2_dstd_traces.ipynb", "notebooks/fig3_dstd_properties.ipynb"],
     "mlp": ["notebooks/run_train.ipynb", "notebooks/fig4_mlp_fmnist.ipynb"],
+    "cnn": [
+        "notebooks/run_train.ipynb",
+        "notebooks/fig5_vgg7_cifar10.ipynb",
+        "notebooks/fig10_ttfs_cnn.ipynb",
+        "notebooks/fig11b_12_sigma_sweeps.ipynb",
+        "notebooks/fig13_test_time_m.ipynb",
+    ],
 }
 MISSING = {s: [nb for nb in nbs if not Path(nb).exists()] for s, nbs in STAGE_NOTEBOOKS.items()}
 

@@ -9,17 +9,20 @@ What lives here:
 
 * :func:`load_profile` — read ``config/config.yaml`` + the profile file, apply ``--config``
   overrides, validate with :func:`snakemake.utils.validate`, and raise :class:`ProfileError`
-  naming the offending key (``mlp.epochs: -1 is less than the minimum of 1``);
+  naming the offending key (``mlp.train.epochs: 0 is less than the minimum of 1``);
 * :func:`run_id` / :func:`expand_grid` — deterministic, readable run ids for grids of runs
   (``e4-m3-off_random-sig0.01-seed0``);
 * :func:`write_json_atomic` / :func:`read_json` — results files that are either complete or
   absent (a crashed job never leaves half a JSON behind);
 * :func:`notebook_parameters` — the names and defaults of a notebook's ``parameters`` cell,
-  read without starting a kernel;
-* :func:`run_notebook` (also ``python -m pnnlib.pipeline notebook ...``) — one papermill
-  execution as a Snakemake job: checks every parameter exists in the notebook, pins the
-  torch/BLAS thread count to the job's ``threads``, executes into a temporary file and moves
-  it into place only on success (a failed run is kept as ``*.failed.ipynb`` for reading).
+  read without starting a kernel; :func:`nb_params_json` — a rule's notebook parameters from
+  a profile section, checked against that cell when the DAG is built;
+* :func:`run_notebook` (also ``python -m pnnlib.pipeline notebook ...``, the command
+  :func:`notebook_shell` writes for every notebook rule) — one papermill execution as a
+  Snakemake job: checks every parameter exists in the notebook, pins the torch/BLAS thread
+  count to the job's ``threads``, executes into a temporary file and moves it into place only
+  on success (a failed run is kept as ``*.failed.ipynb`` for reading);
+* :func:`reset_stale_run` — drops a training run's saved state when its parameters changed.
 
 Nothing here keeps state between calls, so rules run the same locally and under SLURM.
 """
@@ -30,6 +33,7 @@ import argparse
 import ast
 import copy
 import functools
+import glob
 import itertools
 import json
 import math
@@ -55,6 +59,7 @@ __all__ = [
     "read_json",
     "PIPELINE_KEYS",
     "nb_params_json",
+    "grid_params",
     "notebook_shell",
     "notebook_parameters",
     "reset_stale_run",
@@ -109,13 +114,11 @@ def _format_validation_error(err: Exception) -> str:
         unknown = sorted(set(best.instance) - set(allowed)) if isinstance(best.instance, Mapping) else []
         names = ", ".join(f"{where}.{k}" if where != "<top level>" else k for k in unknown)
         return f"unknown key {names} (allowed here: {', '.join(allowed)})"
-    if best.validator == "required":
-        return f"{where}: {best.message}"
     return f"{where}: {best.message}"
 
 
 def _parse_cli_leaves(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Stage sections given with ``--config 'mlp={epochs: 2}'`` arrive with string leaves; parse them as YAML."""
+    """Stage sections given with ``--config 'demo={steps: 5}'`` arrive with string leaves; parse them as YAML."""
     import yaml
 
     def parse(value: Any, nested: bool) -> Any:
@@ -137,7 +140,7 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     ``config`` is Snakemake's ``config`` (``config/config.yaml`` plus ``--config`` overrides).
     The profile file ``config/profiles/<profile>.yaml`` (or ``profile`` given as a path to a
     ``.yaml`` file, whose stem then names the profile) holds per-stage sections; a stage
-    section given with ``--config`` (e.g. ``--config 'mlp={epochs: 2}'``) is merged over it.
+    section given with ``--config`` (e.g. ``--config 'demo={steps: 5}'``) is merged over it.
     ``results_dir`` may contain ``{profile}``. The merged dict is validated against
     ``config/schema.yaml`` with :func:`snakemake.utils.validate` (which also fills defaults).
 
@@ -477,17 +480,36 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     return output
 
 
-def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_stale: bool = False) -> str:
+def grid_params(notebook: str | os.PathLike, grid: Mapping[str, Any],
+                rename: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The entries of a run grid that an aggregation notebook also declares as parameters.
+
+    Passing them keeps a figure's panels in step with the runs the profile trains (the
+    notebook's defaults are the paper's grids). ``rename`` maps grid keys to notebook names
+    (e.g. ``{"sigma": "sigma_main"}``).
+    """
+    rename = dict(rename or {})
+    declared = notebook_parameters(notebook)
+    out = {rename.get(k, k): v for k, v in grid.items()}
+    return {k: v for k, v in out.items() if k in declared}
+
+
+def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_stale: bool = False,
+                   clean: bool = False) -> str:
     """The shell command of a pipeline rule that executes one notebook (a Snakemake template).
 
     The rule provides ``input.notebook``, ``output.notebook``, ``params.nb`` (JSON from
     :func:`nb_params_json`), ``threads`` and ``log``; with ``reset_stale`` also
-    ``params.run_dir`` and ``params.resumable`` (see :func:`reset_stale_run`).
+    ``params.run_dir`` and ``params.resumable`` (see :func:`reset_stale_run`); with ``clean``
+    also ``params.clean``, a glob of cache files the notebook keeps between executions, which
+    are deleted first (the job only reruns when something it depends on changed).
     """
     cmd = (f"{sys.executable} -m pnnlib.pipeline notebook --kernel {kernel} --start-timeout {int(start_timeout)} "
            "{input.notebook} {output.notebook} --params {params.nb:q} --threads {threads}")
     if reset_stale:
         cmd += " --reset-stale {params.run_dir:q} --resumable {params.resumable}"
+    if clean:
+        cmd += " --clean {params.clean:q}"
     return cmd + " > {log} 2>&1"
 
 
@@ -504,6 +526,8 @@ def _main(argv: list[str] | None = None) -> int:
     nb.add_argument("--reset-stale", metavar="RUN_DIR", default=None,
                     help="before running, drop RUN_DIR's config.yaml/checkpoint.pt if made with other parameters")
     nb.add_argument("--resumable", default="", help="comma-separated keys that may change without a reset")
+    nb.add_argument("--clean", action="append", default=[], metavar="GLOB",
+                    help="delete files matching GLOB (a notebook's caches) before running")
     args = parser.parse_args(argv)
     import logging
 
@@ -513,6 +537,10 @@ def _main(argv: list[str] | None = None) -> int:
         params = json.loads(args.params)
         if args.reset_stale:
             reset_stale_run(args.reset_stale, params, resumable=[k for k in args.resumable.split(",") if k])
+        for pattern in args.clean:
+            for path in sorted(glob.glob(pattern)):
+                print(f"[pipeline] removing cache {path}", flush=True)
+                Path(path).unlink()
         run_notebook(args.notebook, args.output, params, kernel=args.kernel,
                      start_timeout=args.start_timeout, threads=args.threads)
     return 0

@@ -233,7 +233,7 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     config = [f"{k}={v}" for k, v in out.items()]
 
     start = time.perf_counter()
-    proc = _snakemake("--cores", "2", "--config", "profile=smoke", *config, timeout=900)
+    proc = _snakemake("--cores", "2", "--config", "profile=smoke", *config, timeout=1500)
     elapsed = time.perf_counter() - start
     logs = sorted((tmp_path / "results" / "logs").rglob("*.log")) if (tmp_path / "results").exists() else []
     tails = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in logs)
