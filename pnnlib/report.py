@@ -318,10 +318,12 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
     out_dir = (root / out_path).parent if not out_path.is_absolute() else out_path.parent
     profile = manifest.get("profile", "?")
     stages = manifest.get("stages", {})
-    made_by: dict[str, tuple[str, list[str]]] = {}  # paper item -> (first stage making it, files)
+    made_by: dict[str, tuple[list[str], list[str]]] = {}  # paper item -> (stages making it, files)
     for stage, info in stages.items():
         for item, files in info.get("items", {}).items():
-            made_by.setdefault(item, (stage, []))[1].extend(files)
+            stages_of, files_of = made_by.setdefault(item, ([], []))
+            stages_of.append(stage)
+            files_of.extend(files)
 
     items = paper_values["items"]
     lines = [
@@ -346,7 +348,8 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
     for item_id, item in items.items():
         title = _md_escape(item.get("title", ""))
         if item_id in made_by:
-            stage, files = made_by[item_id]
+            stage = ", ".join(made_by[item_id][0])
+            files = made_by[item_id][1]
             status = f"reproduced ({len(files)} file{'s' if len(files) != 1 else ''})"
         elif item.get("kind") == "schematic":
             stage, status = "—", "schematic (not a computed result)"
@@ -360,9 +363,10 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
             continue
         lines += [f"## {_label(item_id)} — {item.get('title', '')}", ""]
         if item_id in made_by:
-            stage, files = made_by[item_id]
+            names, files = made_by[item_id]
             links = ", ".join(f"[`{Path(f).name}`]({_rel(f, out_dir, root)})" for f in files)
-            lines += [f"Made by stage `{stage}` with profile `{profile}`: {links}", ""]
+            by = ", ".join(f"`{n}`" for n in names)
+            lines += [f"Made by stage{'s' if len(names) > 1 else ''} {by} with profile `{profile}`: {links}", ""]
         elif item.get("kind") == "schematic":
             lines += ["A schematic/layout in the paper, not a computed result; the numbers it states are "
                       "compared where another stage reproduces them.", ""]
