@@ -323,12 +323,18 @@ def plot_traces(axes: Sequence[Any], traces: Mapping[str, Any], n_hidden: int = 
 def plot_test_time_m(ax: Any, curve: Sequence[Mapping[str, Any]], label: str, train_m: int | None = None,
                      chosen_m: int | None = None) -> None:
     """Fig. 13: accuracy (mean ± std over the evaluations) versus the test-time M."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     c = sorted(curve, key=lambda r: r["m"])
     ax.errorbar([r["m"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c], fmt="o-",
                 capsize=2, label=label)
     for m, style, name in ((train_m, ":", "training M"), (chosen_m, "--", "paper's test M")):
         if m is not None:
             ax.axvline(m, color="gray", ls=style, lw=0.8, label=f"{name} = {m}")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["m"] for r in c} | {m for m in (train_m, chosen_m) if m is not None}))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("test-time DSTD steps M")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize="small")
