@@ -1,0 +1,170 @@
+"""Tests of the benchmark harness ``pnnlib.bench`` (paper Figs. 2-3, Table 1); tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from pnnlib.bench import (
+    EffConfig,
+    complexity_table,
+    efficiency,
+    error_slopes,
+    error_vs_grid,
+    fit_loglog_slope,
+    measure_config,
+    ratios,
+    saved_tensor_bytes,
+    trajectories,
+    write_json_atomic,
+)
+from pnnlib.bench.__main__ import main
+from pnnlib.bench.harness import format_table, resolve_device, run_child
+from pnnlib.bench.memory import MEASURE_ENV
+
+TINY = {"n_out": 8, "n_samples": 12, "batch_size": 6, "repeats": 1, "device": "cpu"}
+
+
+def test_fit_loglog_slope_recovers_known_power_laws():
+    x = np.array([1.0, 2.0, 5.0, 10.0, 100.0])
+    for p, c in ((-2.0, 3.0), (-1.0, 0.5), (1.5, 1e-3)):
+        slope, intercept = fit_loglog_slope(x, c * x**p)
+        assert slope == pytest.approx(p, abs=1e-12)
+        assert intercept == pytest.approx(math.log10(c), abs=1e-12)
+
+
+def test_fit_loglog_slope_range_and_errors():
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    y = np.maximum(x, 4.0) ** -2.0  # a plateau, then the asymptotic power law
+    assert fit_loglog_slope(x, y, x_min=4)[0] == pytest.approx(-2.0)
+    assert fit_loglog_slope(x, y)[0] > -2.0
+    with pytest.raises(ValueError, match="at least two"):
+        fit_loglog_slope(x, y, x_min=16)
+    with pytest.raises(ValueError, match="same length"):
+        fit_loglog_slope(x, y[:-1])
+
+
+def test_saved_tensor_bytes_counts_the_product_operands():
+    a = torch.randn(1000, requires_grad=True)
+    b = torch.randn(250, 1000, requires_grad=True)
+    assert saved_tensor_bytes(lambda: a * b) == 4 * 1000 + 4 * 250 * 1000
+    # a view of b saved twice counts b's storage once; no graph, nothing saved
+    assert saved_tensor_bytes(lambda: b[0] * b[0]) == 4 * 250 * 1000
+    with torch.no_grad():
+        assert saved_tensor_bytes(lambda: a * b) == 0
+
+
+def test_dstd_error_falls_as_m_squared():
+    """Theorem 1 on the Fig. 3a set-up (10 neurons, 1000 inputs), fitted, not eyeballed."""
+    err = error_vs_grid([20, 40, 80, 160], [10.0], n_samples=8, n_in=1000, n_out=10)
+    slope = error_slopes(err, m_min=20, e_min=10.0)["slope_vs_m"]["10"]
+    assert slope == pytest.approx(-2.0, abs=0.15)
+
+
+def test_error_slopes_on_synthetic_theorem_data():
+    steps, es = [10, 20, 40, 80], [100.0, 200.0, 400.0]
+    delta = [[3.0 / (m * m * e) for e in es] for m in steps]
+    s = error_slopes({"steps": steps, "e": es, "delta": delta}, m_min=10, e_min=100)
+    assert s["mean_slope_vs_m"] == pytest.approx(-2.0)
+    assert s["mean_slope_vs_e"] == pytest.approx(-1.0)
+    assert s["theory_c"] == pytest.approx(3.0)
+
+
+def test_trajectories_end_points_match():
+    cases = trajectories(((2.0, 4), (1.0, 6)), n_in=50, n_show=2, n_points=11)
+    for case in cases:
+        assert len(case["t"]) == 11 and len(case["v_exact"][0]) == 2
+        assert case["grid"][0] == 0.0 and case["grid"][-1] == 1.0
+        assert np.allclose(case["v_exact"][0], 0.0) and np.allclose(case["v_dstd"][0], 0.0)
+        assert case["abs_err_v1"] == pytest.approx(
+            np.abs(np.subtract(case["v_exact"][-1], case["v_dstd"][-1])).mean()
+        )
+
+
+@pytest.mark.parametrize(
+    "model, method",
+    [("rcspike", "exact"), ("rcspike", "exact-recursion"), ("rcspike", "dstd"), ("rcspike", "ode"),
+     ("rcspike", "ode-adjoint"), ("ttfs", "exact"), ("ttfs", "dstd")],
+)
+def test_measure_config_tiny(model, method):
+    cfg = EffConfig(model=model, method=method, n_in=20, steps=4, **TINY)
+    t = measure_config(cfg, "time")
+    m = measure_config(cfg, "memory")
+    assert t["epoch_s"] > 0 and t["saved_bytes"] > 0 and m["peak_rss_bytes"] >= 0
+    assert ("err" in t) == (method not in ("exact", "exact-recursion"))
+    if method.startswith("ode"):
+        assert t["nfe_fwd_per_batch"] > 0
+
+
+def test_eff_config_rejects_unknown():
+    with pytest.raises(ValueError, match="method"):
+        EffConfig(model="rcspike", method="euler", n_in=10)
+    with pytest.raises(ValueError, match="only implemented for RC-Spike"):
+        EffConfig(model="ttfs", method="ode", n_in=10)
+
+
+def test_efficiency_in_process_ratios_and_table():
+    eff = efficiency([20, 40], methods=("exact", "dstd"), isolate=False, **TINY)
+    rows = eff["rows"]
+    assert len(rows) == 2 * 2 * 2 and all("epoch_s" in r for r in rows)
+    rat = ratios(rows)
+    assert {(r["model"], r["n_in"]) for r in rat} == {(m, n) for m in ("rcspike", "ttfs") for n in (20, 40)}
+    assert all(r["time_ratio"] > 0 and r["saved_ratio"] > 0 for r in rat)
+    table = {(r["model"], r["method"]): r for r in complexity_table(rows)}
+    assert table[("rcspike", "exact")]["paper_exponent_N_in"] == 2
+    assert table[("ttfs", "dstd")]["measured_time_exponent"] is not None
+    assert "N_in" in format_table(rows, [("n_in", "N_in")])
+
+
+def test_efficiency_skips_over_budget():
+    eff = efficiency([30], models=("rcspike",), methods=("exact",), isolate=False, mem_budget_gb=1e-9, **TINY)
+    (row,) = eff["rows"]
+    assert "skipped" in row and row["predicted_peak_bytes"] > 0
+
+
+def test_cli_writes_valid_json(tmp_path, capsys):
+    out = tmp_path / "sub" / "bench.json"
+    rc = main(["dstd", "--quick", "--spikes", "16", "--models", "rcspike", "--methods", "exact", "dstd",
+               "--n-out", "8", "--n-samples", "12", "--batch-size", "6", "--device", "cpu", "--no-isolate",
+               "--json", str(out), "--table-dir", str(tmp_path / "tables")])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    rows = data["efficiency"]["rows"]
+    assert {r["method"] for r in rows} == {"exact", "dstd"}
+    assert data["ratios"][0]["time_ratio"] > 0 and "rcspike" in data["summary"]
+    assert (tmp_path / "tables" / "table1.md").read_text().startswith("Table 1")
+    assert "time x" in capsys.readouterr().out
+
+
+def test_child_process_measures_peak_rss():
+    cfg = EffConfig(model="rcspike", method="exact", n_in=200, **{**TINY, "n_out": 200, "batch_size": 12})
+    res = run_child(["dstd", "--one-config", json.dumps(asdict(cfg)), "--phase", "memory"], env=MEASURE_ENV)
+    # one batch keeps ~10 float32 [12, 200, 200] tensors for backward: well above 1 MiB
+    assert res["rss_reset"] is True and res["peak_rss_bytes"] > 2**20
+
+
+def test_write_json_atomic_strict(tmp_path):
+    path = write_json_atomic(tmp_path / "a.json", {"x": math.inf, "y": [1.0, math.nan]})
+    assert json.loads(path.read_text()) == {"x": None, "y": [1.0, None]}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            resolve_device("cuda")
+
+
+def test_every_registered_subcommand_builds():
+    from pnnlib.bench.__main__ import SUBCOMMANDS, build_parser
+
+    parser = build_parser()
+    for name in SUBCOMMANDS:
+        assert parser.parse_args([name]).command == name
