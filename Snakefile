@@ -61,6 +61,11 @@ STAGE_NOTEBOOKS = {
     "demo": ["notebooks/demo.ipynb"],
     "devices": ["notebooks/fig_devices.ipynb"],
     "dstd": ["notebooks/fig2_dstd_traces.ipynb", "notebooks/fig3_dstd_properties.ipynb"],
+    "circuit": [
+        "notebooks/fig_devices.ipynb",
+        "notebooks/run_circuit_validation.ipynb",
+        "notebooks/fig7_circuit.ipynb",
+    ],
     "mlp": ["notebooks/run_train.ipynb", "notebooks/fig4_mlp_fmnist.ipynb"],
     "cnn": [
         "notebooks/run_train.ipynb",
