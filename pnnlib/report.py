@@ -226,8 +226,14 @@ ADAPTERS: dict[str, Callable[[list[Path]], tuple[dict[str, Reproduced], dict[str
 
 
 def collect_reproduced(manifest: Mapping[str, Any], root: Path) -> tuple[dict[str, Reproduced], dict[str, dict]]:
-    """All reproduced values (keyed ``<item>.<key>``) and per-stage numbers from the manifest."""
-    values: dict[str, Reproduced] = {}
+    """All reproduced values (keyed ``<item>.<key>``) and per-stage numbers from the manifest.
+
+    Values a stage states explicitly (its JSON's ``"reproduced"``) win over values an adapter
+    derives from a stage's own format (e.g. the λ spread over the trained network's currents,
+    from the circuit stage, over the spread over the whole device sweep).
+    """
+    explicit: dict[str, Reproduced] = {}
+    derived: dict[str, Reproduced] = {}
     stage_numbers: dict[str, dict] = {}
     for stage, info in manifest.get("stages", {}).items():
         files = [root / f for f in info.get("values", [])]
@@ -236,14 +242,14 @@ def collect_reproduced(manifest: Mapping[str, Any], root: Path) -> tuple[dict[st
         for path in present:
             if path.suffix == ".json":
                 v, n = _generic(_load(path))
-                values.update(v)
+                explicit.update(v)
                 numbers.update(n)
         if stage in ADAPTERS and present:
             v, n = ADAPTERS[stage](present)
-            values.update(v)
+            derived.update(v)
             numbers.update(n)
         stage_numbers[stage] = numbers
-    return values, stage_numbers
+    return {**derived, **explicit}, stage_numbers
 
 
 # ---------------------------------------------------------------------------------------------
