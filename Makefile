@@ -13,7 +13,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 reproduce: setup
-	$(VENV)/bin/papermill -k pnn-imc --start-timeout 300 notebooks/demo.ipynb results/demo/notebook.ipynb -p out_dir results/demo
+	$(VENV)/bin/snakemake --cores $(CORES) --config profile=$(PROFILE)
 
 test: setup
 	$(VENV)/bin/ruff check .
