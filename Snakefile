@@ -51,7 +51,7 @@ NOTEBOOK_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"])
 TRAIN_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], reset_stale=True)
 AGGREGATE_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], clean=True)
 
-# Filled by the rules files: stage -> {"title", "items": {paper item: [files]}, "values": [files]}.
+# Filled by the rules files: stage -> {"title", "items": {paper item: [files]}, "values", "outputs"}.
 STAGES = {}
 
 
