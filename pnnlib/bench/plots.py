@@ -151,8 +151,8 @@ def plot_fig3cf(eff: dict[str, Any], ratio_rows: Sequence[dict[str, Any]]) -> pl
     One row per model (RC-Spike, TTFS). Memory in MiB, colours per method as in the time panel:
     peak (CUDA ``max_memory_allocated`` on GPU, else the child process's peak-RSS increase),
     filled markers; saved-for-backward bytes, hollow markers; configurations skipped for the
-    memory budget appear as grey crosses at their predicted peak. Ratios: exact over DSTD (time,
-    peak memory, saved bytes).
+    memory budget appear as grey crosses at their predicted peak. Ratios: exact over DSTD (wall-clock
+    and CPU time, peak memory, saved bytes).
     """
     rows = eff["rows"]
     models = [m for m in eff["settings"]["models"] if any(r["model"] == m for r in rows)]
@@ -186,8 +186,9 @@ def plot_fig3cf(eff: dict[str, Any], ratio_rows: Sequence[dict[str, Any]]) -> pl
         rat = sorted((r for r in ratio_rows if r["model"] == model and r["baseline"] == "exact"
                       and r["method"] == "dstd"), key=lambda r: r["n_in"])
         peak_ratio = "cuda_peak_ratio" if cuda else "peak_rss_ratio"
-        for key, lab, col, mk in (("time_ratio", "time", "C0", "o"), (peak_ratio, peak_name, "C1", "s"),
-                                  ("saved_ratio", "saved bytes", "C2", "^")):
+        for key, lab, col, mk in (("time_ratio", "time (wall clock)", "C0", "o"),
+                                  ("cpu_time_ratio", "time (process CPU)", "C4", "D"),
+                                  (peak_ratio, peak_name, "C1", "s"), ("saved_ratio", "saved bytes", "C2", "^")):
             pts = [(r["n_in"], r[key]) for r in rat if r.get(key)]
             if pts:
                 xs, ys = zip(*pts, strict=True)
