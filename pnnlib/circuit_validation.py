@@ -23,7 +23,7 @@ Flow (one call of :func:`validate_mapping` per mapping):
 4. **Scaling search** (§1.8): 2-D :math:`(\alpha^+,\alpha^-)` for top-down, 1-D global
    :math:`\alpha^+=\alpha^-` for bottom-up, minimising the RMSE between the model's and SPICE's
    output spike times. A brute-force 1 % grid of SPICE runs is far too slow (one 2-layer Iris
-   sample costs ~7–30 CPU-s of ngspice), so the search is a **response surface**
+   sample costs ~4–6 CPU-s of ngspice, the model load included), so the search is a **response surface**
    (:func:`scaling_search`):
 
    * simulate ``search_samples`` test samples (class-interleaved) at a small design of scales
