@@ -358,10 +358,7 @@ def table3_cnn(runs: Mapping[str, Any], m: int, sigmas: Sequence[float]) -> Any:
 
 def table3_cnn_markdown(t3: Any, m: int, dataset_label: str) -> str:
     """Markdown rendering of :func:`table3_cnn` (missing entries as "–")."""
-
-    def has(r: Mapping[str, Any], key: str) -> bool:
-        return key in r and r[key] == r[key]  # present and not NaN
-
+    from pnnlib.plotting import table3_cells
     names = {"fmnist_vgg7": "Fashion-MNIST VGG7", "cifar10_vgg7": f"{dataset_label} VGG7",
              "cifar10_vgg7x2": f"{dataset_label} VGG7 ×2 width"}
     lines = [
@@ -372,12 +369,7 @@ def table3_cnn_markdown(t3: Any, m: int, dataset_label: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in t3.to_dict("records"):
-        best = f"{r['best_e']:g}" if has(r, "best_e") else "–"
-        acc = f"{r['accuracy']:.2f} ± {r['std']:.2f}" if has(r, "accuracy") else "–"
-        seeds = str(int(r["n_seeds"])) if has(r, "n_seeds") else "–"
-        p_best = f"{r['paper_best_e']:g}" if has(r, "paper_best_e") else "–"
-        p_acc = f"{r['paper_accuracy']:.2f}" if has(r, "paper_accuracy") else "–"
-        lines.append(f"| {names[r['network']]} | {r['sigma']:g} | {best} | {acc} | {seeds} | {p_best} | {p_acc} |")
+        lines.append("| " + " | ".join([names[r["network"]], f"{r['sigma']:g}", *table3_cells(r)]) + " |")
     return "\n".join(lines) + "\n"
 
 

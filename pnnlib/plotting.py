@@ -30,6 +30,7 @@ __all__ = [
     "spike_time_histograms",
     "summarise",
     "table3",
+    "table3_cells",
     "table3_markdown",
 ]
 
@@ -211,12 +212,24 @@ def table3(runs: pd.DataFrame, m: int, sigmas: Sequence[float],
     return pd.DataFrame(rows)
 
 
-def table3_markdown(t3: pd.DataFrame, m: int) -> str:
-    """Markdown rendering of :func:`table3` (missing entries as "–")."""
+def table3_cells(r: Mapping[str, Any]) -> list[str]:
+    """Cells best |E|, accuracy mean ± std, seeds, paper best |E|, paper accuracy of one Table 3 row
+    (a record of :func:`table3` or :func:`pnnlib.cnn.table3_cnn`; missing or NaN entries as "–")."""
 
-    def has(r: Mapping[str, Any], key: str) -> bool:
+    def has(key: str) -> bool:
         return key in r and r[key] == r[key]  # present and not NaN
 
+    return [
+        f"{r['best_e']:g}" if has("best_e") else "–",
+        f"{r['accuracy']:.2f} ± {r['std']:.2f}" if has("accuracy") else "–",
+        str(int(r["n_seeds"])) if has("n_seeds") else "–",
+        f"{r['paper_best_e']:g}" if has("paper_best_e") else "–",
+        f"{r['paper_accuracy']:.2f}" if has("paper_accuracy") else "–",
+    ]
+
+
+def table3_markdown(t3: pd.DataFrame, m: int) -> str:
+    """Markdown rendering of :func:`table3` (missing entries as "–")."""
     lines = [
         f"Table 3, Fashion-MNIST MLP 784-400-400-10 (RC-Spike, M = {m}, random offset): the |E| of the best mean "
         "test accuracy over seeds, and that mean ± std.",
@@ -225,10 +238,5 @@ def table3_markdown(t3: pd.DataFrame, m: int) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in t3.to_dict("records"):
-        best = f"{r['best_e']:g}" if has(r, "best_e") else "–"
-        acc = f"{r['accuracy']:.2f} ± {r['std']:.2f}" if has(r, "accuracy") else "–"
-        seeds = str(int(r["n_seeds"])) if has(r, "n_seeds") else "–"
-        p_best = f"{r['paper_best_e']:g}" if has(r, "paper_best_e") else "–"
-        p_acc = f"{r['paper_accuracy']:.2f}" if has(r, "paper_accuracy") else "–"
-        lines.append(f"| {r['sigma']:g} | {best} | {acc} | {seeds} | {p_best} | {p_acc} |")
+        lines.append("| " + " | ".join([f"{r['sigma']:g}", *table3_cells(r)]) + " |")
     return "\n".join(lines) + "\n"

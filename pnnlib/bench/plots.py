@@ -8,12 +8,13 @@ from JSON plot the same) and returns a :class:`matplotlib.figure.Figure`; :func:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullLocator
+
+from pnnlib.plotting import save
 
 __all__ = ["plot_fig2", "plot_fig3ab", "plot_fig3cf", "save"]
 
@@ -25,16 +26,6 @@ _METHOD_STYLE = {
     "ode-adjoint": {"color": "C3", "ls": "-.", "marker": "v", "label": "ODE solver (adjoint)"},
 }
 _MODEL_TITLE = {"rcspike": "RC-Spike", "ttfs": "TTFS"}
-
-
-def save(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
-    """Write ``<stem>.pdf`` and ``<stem>.png`` (150 dpi); returns both paths."""
-    stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
-    fig.savefig(out[1], dpi=150, bbox_inches="tight")
-    return out
 
 
 def plot_fig2(cases: Sequence[dict[str, Any]], *, ncols: int = 3) -> plt.Figure:
