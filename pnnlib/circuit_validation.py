@@ -47,6 +47,18 @@ The model's spike times are those of the model that was trained, evaluated **exa
 :math:`|E|=100` model, bottom-up with :math:`E^\pm` and :math:`E_{dis}`. Spike times are
 compared in the RC-Spike convention (§1.4): clipped to [0, 1], a neuron that does not fire in its
 window (SPICE ``nan``) counts as :math:`t = 1`.
+
+**Measured readout (our extension, not in the paper).** For the bottom-up weights the comparison
+is also made with a model that adds two circuit effects the RC-Spike equations lack, both measured
+by the devices stage on their own test benches (never fitted to the validation samples):
+:class:`CircuitReadout` (i) replaces the :math:`E_{dis}` firing ramp by the no-input firing-phase
+waveform of the neuron as simulated (the discharger's curvature, the sensing inverter's feedback
+onto the membrane near :math:`V_{switch}`, and its delay), and (ii) adds, at the end of the
+accumulation phase, the membrane step of every synapse whose input spiked: its selector's gate
+edge couples into the node under the weight transistor, which refills it from the membrane
+(:func:`pnnlib.circuit.characterise._selector`, 1–4 mV per synapse over the weight range). The
+same SPICE runs and scale are used; only the model side changes. See the README for the error
+budget that motivated it.
 """
 
 from __future__ import annotations
@@ -71,6 +83,7 @@ from pnnlib.circuit import (
     WeightMapping,
     simulate_network,
 )
+from pnnlib.circuit.netlist import LayerBiases
 from pnnlib.circuit.params import SYNAPSE_L_UM, SYNAPSE_W_UM
 from pnnlib.experiments import grid_search_scaling
 from pnnlib.neuron import rcspike_exact, rcspike_fire_time
@@ -82,6 +95,7 @@ __all__ = [
     "TABLE2_TRAIN",
     "OPEN_TRAIN",
     "TOP_DOWN_E",
+    "CircuitReadout",
     "MappingValidation",
     "NeuronModel",
     "ScalingSearch",
@@ -95,6 +109,7 @@ __all__ = [
     "load_characterisation",
     "model_forward",
     "model_membrane_traces",
+    "readout_forward",
     "network_currents",
     "neuron_model",
     "prune_small",
@@ -162,6 +177,95 @@ class NeuronModel:
 
     def to_dict(self) -> dict[str, float | None]:
         return {"e_pos": self.e_pos, "e_neg": self.e_neg, "e_dis": self.e_dis}
+
+
+@dataclass(frozen=True)
+class CircuitReadout:
+    r"""Measured circuit effects for the refined bottom-up model (module docstring, "Measured readout").
+
+    Attributes:
+        ramp_t, ramp_v: the no-input neuron's firing phase: time from its start (units of
+            :math:`T^{circ}`) and normalised membrane :math:`v=-(V-V_0)/V^{circ}_{th}`, cut at its
+            spike and made non-decreasing.
+        t_fire_no_input: when that neuron's output spike crosses :math:`V_{dd}/2` (units of
+            :math:`T^{circ}`; > 1: after the phase).
+        start_delay: spike time of a neuron whose membrane is past threshold at the start of the
+            phase (output-chain delay, units of :math:`T^{circ}`).
+        steps: selector turn-off step of the membrane [V] per spike driver (``"ideal"``: the input
+            layer's sources; ``"neuron"``: a neuron's output) as ``(vg_n, dv_n, vg_p, dv_p)``: the
+            step of a block whose NMOS / PMOS weight transistor has gate voltage ``vg`` (ascending)
+            and whose other transistor is off.
+        vth: :math:`V^{circ}_{th}` [V].
+    """
+
+    ramp_t: np.ndarray
+    ramp_v: np.ndarray
+    t_fire_no_input: float
+    start_delay: float
+    steps: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    vth: float
+
+    @classmethod
+    def from_characterisation(cls, char: Characterisation) -> CircuitReadout:
+        """Build from the devices stage's firing-phase and selector benches.
+
+        Raises:
+            ValueError: the characterisation predates the selector bench (rerun the devices stage).
+        """
+        if not char.selector or not char.firing.get("t"):
+            raise ValueError("the device characterisation has no selector turn-off / firing-phase results: "
+                             "rerun the devices stage (pnnlib.circuit.characterise_devices)")
+        p = CircuitParams(**char.params)
+        t_fire = float(char.firing["t_fire_no_input"])
+        t = np.asarray(char.firing["t"], float) / p.t_circ
+        v = -(np.asarray(char.firing["v_mem"], float) - p.v0) / p.vth_circ
+        keep = (t >= 0) & (t <= t_fire)
+        steps = {}
+        for driver, tables in char.selector.items():
+            n, q = tables["nmos"], tables["pmos"]
+            on, op = np.argsort(n["vg"]), np.argsort(q["vg"])
+            steps[driver] = (np.asarray(n["vg"], float)[on], np.asarray(n["dv"], float)[on],
+                             np.asarray(q["vg"], float)[op], np.asarray(q["dv"], float)[op])
+        return cls(ramp_t=t[keep], ramp_v=np.maximum.accumulate(v[keep]), t_fire_no_input=t_fire,
+                   start_delay=float(char.firing["start_delay_ns"]) * 1e-9 / p.t_circ, steps=steps,
+                   vth=p.vth_circ)
+
+    def fire_time(self, v_end: np.ndarray) -> np.ndarray:
+        r"""Spike time of a neuron entering the firing phase at membrane ``v_end``: the discharge is
+        autonomous (its rate depends on V only), so it follows the no-input waveform from where
+        that waveform passes ``v_end``: :math:`t = t_{fire}^{0} - u(v_{end})`. Below the waveform's
+        start (v < 0) it is extended with its initial slope; past threshold it is the output
+        chain's delay. Not clipped."""
+        v = np.asarray(v_end, float)
+        t0, v0 = self.ramp_t[:2], self.ramp_v[:2]
+        slope = (v0[1] - v0[0]) / (t0[1] - t0[0])
+        u = np.where(v < self.ramp_v[0], (v - self.ramp_v[0]) / slope, np.interp(v, self.ramp_v, self.ramp_t))
+        return np.maximum(self.t_fire_no_input - u, self.start_delay)
+
+    def turn_off_step(self, biases: LayerBiases, driver: str) -> np.ndarray:
+        """Normalised membrane step ``[n_out, n_in]`` each synapse adds when its input spike (from
+        ``driver``) ends. A block's step is its NMOS-table value at V_N plus its PMOS-table value
+        at V_P minus the both-off value (each table row includes the off transistor's share)."""
+        vg_n, dv_n, vg_p, dv_p = self.steps[driver]
+        off = 0.5 * (dv_n[0] + dv_p[-1])  # V_N = 0 V and V_P = V_dd: the block switched off
+        dv = np.interp(biases.v_n, vg_n, dv_n) + np.interp(biases.v_p, vg_p, dv_p) - off
+        return -dv / self.vth
+
+
+def readout_forward(w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndarray, model: NeuronModel,
+                    readout: CircuitReadout, biases: Sequence[LayerBiases]) -> dict[str, np.ndarray]:
+    """:func:`model_forward` with the measured readout: the exact accumulation with E± of ``model``,
+    plus the selector steps of the inputs that spiked (t < 1; layer 1 driven by the ideal input
+    sources, layer 2 by the hidden neurons), then :meth:`CircuitReadout.fire_time`. ``biases`` are
+    the two layers' gate biases at the chosen scale. Spike times clipped to [0, 1]."""
+    t = np.atleast_2d(np.asarray(t_in, float))
+    out: dict[str, np.ndarray] = {}
+    for k, (w, b, driver) in enumerate(zip((w_hidden, w_out), biases, ("ideal", "neuron"), strict=True), 1):
+        v = rcspike_exact(torch.as_tensor(t), torch.as_tensor(np.asarray(w, float)), model.e_pos, model.e_neg).numpy()
+        v = v + (t < 1.0).astype(float) @ readout.turn_off_step(b, driver).T
+        t = np.clip(readout.fire_time(v), 0.0, 1.0)
+        out[f"v{k}"], out[f"t{k}"] = v, t
+    return out
 
 
 # --------------------------------------------------------------------------- inputs
@@ -541,6 +645,8 @@ class MappingValidation:
         sample_rmse_ns: per sample, RMSE over its output spikes [ns]; ``worst`` its argmax.
         wall_s: {"search", "final", "total"} wall times [s]; ``cached`` whether all final decks
             came from the cache.
+        readout_out, rmse_readout_ns, rmse_hidden_readout_ns: with a :class:`CircuitReadout`,
+            :func:`readout_forward` at the chosen scale and its RMSEs against the same SPICE runs.
     """
 
     name: str
@@ -560,6 +666,9 @@ class MappingValidation:
     worst: int
     wall_s: dict[str, float]
     cached: bool
+    readout_out: dict[str, np.ndarray] | None = None
+    rmse_readout_ns: float | None = None
+    rmse_hidden_readout_ns: float | None = None
 
     def diff_ns(self, layer: int = 2) -> np.ndarray:
         """Spike-time differences model − SPICE of 1-based ``layer`` [ns], ``[S, 5]``."""
@@ -603,6 +712,8 @@ class MappingValidation:
             "wall_s": self.wall_s,
             "final_cached": self.cached,
             "ngspice_wall_s": float(np.sum(self.sim.wall_s)),
+            "measured_readout": None if self.readout_out is None else {
+                "rmse_ns": self.rmse_readout_ns, "rmse_hidden_ns": self.rmse_hidden_readout_ns},
         }
 
 
@@ -624,6 +735,7 @@ def validate_mapping(
     samples_per_deck: int = 5,
     workers: int = 2,
     params: CircuitParams | None = None,
+    readout: CircuitReadout | None = None,
 ) -> MappingValidation:
     """Map, search the scale, simulate and compare one mapping (module docstring, steps 2–5).
 
@@ -642,6 +754,8 @@ def validate_mapping(
             the search decks are reused by the final run).
         workers: parallel ngspice processes.
         params: circuit parameters (default: the mapping's).
+        readout: if given, also compare the SPICE runs with :func:`readout_forward` (the scale is
+            the one chosen for ``model``).
     """
     if name not in MAPPINGS:
         raise ValueError(f"name must be one of {MAPPINGS}, got {name!r}")
@@ -683,6 +797,10 @@ def validate_mapping(
     t_spice = [spice_times(full, 1), spice_times(full, 2)]
     d = (t_model[1] - t_spice[1]) * params.t_circ * 1e9
     sample_rmse = np.sqrt(np.mean(d**2, axis=1))
+    readout_out = None
+    if readout is not None:
+        biases = [mapping.weights_to_biases(w, search.chosen) for w in (w1, w2)]
+        readout_out = readout_forward(w1, w2, x, model, readout, biases)
     end = time.perf_counter()
     return MappingValidation(
         name=name, model=model, w_hidden=w1, w_out=w2, n_pruned=n_pruned, scale=search.chosen, search=search,
@@ -692,6 +810,10 @@ def validate_mapping(
         sample_rmse_ns=sample_rmse, worst=int(np.argmax(sample_rmse)),
         wall_s={"search": search.wall_s, "final": end - t_final, "total": end - start},
         cached=all(full.cached),
+        readout_out=readout_out,
+        rmse_readout_ns=None if readout_out is None else spike_rmse_ns(readout_out["t2"], t_spice[1], params.t_circ),
+        rmse_hidden_readout_ns=None if readout_out is None else spike_rmse_ns(readout_out["t1"], t_spice[0],
+                                                                              params.t_circ),
     )
 
 

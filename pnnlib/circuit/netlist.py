@@ -121,7 +121,7 @@ def pwl(transitions: Sequence[tuple[float, float]], initial: float, edge: float)
     return f"pwl({body})"
 
 
-def _wrap(line: str, width: int = 100) -> str:
+def wrap_line(line: str, width: int = 100) -> str:
     """Break a long SPICE line into ``+`` continuation lines."""
     words = line.split(" ")
     out, cur = [], ""
@@ -228,8 +228,8 @@ def network_deck(
     for j in range(n_in):
         tr = input_spike_transitions(input_times[:, j], acc1, p)
         trb = [(t, p.vdd - v) for t, v in tr]
-        lines.append(_wrap(f"vs0_{j} s0_{j} 0 {pwl(tr, 0.0, p.edge)}"))
-        lines.append(_wrap(f"vsb0_{j} sb0_{j} 0 {pwl(trb, p.vdd, p.edge)}"))
+        lines.append(wrap_line(f"vs0_{j} s0_{j} 0 {pwl(tr, 0.0, p.edge)}"))
+        lines.append(wrap_line(f"vsb0_{j} sb0_{j} 0 {pwl(trb, p.vdd, p.edge)}"))
     for l in range(1, n_layers + 1):
         lb = layers[l - 1]
         n_out, n_prev = lb.shape
@@ -243,10 +243,10 @@ def network_deck(
         lines += [
             "",
             f"* ===== layer {l}: {n_out} neurons x {n_prev} inputs =====",
-            _wrap(f"vrst{l} rst{l} 0 {pwl(reset_tr, p.vdd, p.edge)}"),
-            _wrap(f"vrstb{l} rstb{l} 0 {pwl([(t, p.vdd - v) for t, v in reset_tr], 0.0, p.edge)}"),
-            _wrap(f"vph{l} ph{l} 0 {pwl(phase_tr, 0.0, p.edge)}"),
-            _wrap(f"vphb{l} phb{l} 0 {pwl([(t, p.vdd - v) for t, v in phase_tr], p.vdd, p.edge)}"),
+            wrap_line(f"vrst{l} rst{l} 0 {pwl(reset_tr, p.vdd, p.edge)}"),
+            wrap_line(f"vrstb{l} rstb{l} 0 {pwl([(t, p.vdd - v) for t, v in reset_tr], 0.0, p.edge)}"),
+            wrap_line(f"vph{l} ph{l} 0 {pwl(phase_tr, 0.0, p.edge)}"),
+            wrap_line(f"vphb{l} phb{l} 0 {pwl([(t, p.vdd - v) for t, v in phase_tr], p.vdd, p.edge)}"),
         ]
         for i in range(n_out):
             lines.append(f"* neuron {i}")
@@ -268,14 +268,14 @@ def network_deck(
     t_stop = stop_time(n_samples, n_layers, T)
     lines += [
         "",
-        _wrap(".save " + " ".join(vecs)),
+        wrap_line(".save " + " ".join(vecs)),
         ".control",
         "set wr_singlescale",
         "set wr_vecnames",
         f"tran {fmt(p.t_step_max)} {fmt(t_stop)} 0 {fmt(p.t_step_max)}",
         "* solver time and iterations, for the log",
         "rusage trantime traniter",
-        _wrap(f"wrdata {NETWORK_DATA} " + " ".join(vecs)),
+        wrap_line(f"wrdata {NETWORK_DATA} " + " ".join(vecs)),
         "quit",
         ".endc",
         ".end",
