@@ -168,3 +168,51 @@ def test_every_registered_subcommand_builds():
     parser = build_parser()
     for name in SUBCOMMANDS:
         assert parser.parse_args([name]).command == name
+
+
+def test_paper_cost_smoke_profile_is_consistent(tmp_path, capsys):
+    from pnnlib.bench.conv_step import grid_intervals
+    from pnnlib.bench.paper_cost import EVAL_COST, load_plans, step_seconds
+
+    out = tmp_path / "cost.json"
+    assert main(["paper-cost", "--profile", "smoke", "--repeats", "1", "--ref-m", "3", "--check-m", "6",
+                 "--device", "cpu", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    plans = load_plans("smoke")
+    # one job per unique run id of each plan, as the pipeline schedules them
+    assert {f["family"]: f["runs"] for f in res["families"]} == {f: len(p) for f, p in plans.items()}
+    assert res["total"]["runs"] == sum(len(p) for p in plans.values()) == len(res["runs"])
+    assert {(r["family"], r["run"]) for r in res["runs"]} == {(f, rid) for f, p in plans.items() for rid in p}
+    step_ref = {a["arch"]: a["ref"]["step_s"] for a in res["architectures"]}
+    for r in res["runs"]:
+        cfg = plans[r["family"]][r["run"]]
+        assert r["train_steps"] == cfg.epochs * math.ceil(cfg.train_subset / cfg.batch)
+        # linear in the grid intervals K, from the step measured at M_ref = 3 (random offset)
+        assert r["step_s"] == pytest.approx(step_ref[r["arch"]] * grid_intervals(cfg.steps, cfg.offset) / 4)
+        # one evaluation per epoch + n_eval final ones + the spike histograms, forward only
+        assert r["eval_images"] == (cfg.epochs + cfg.n_eval) * cfg.test_subset + min(cfg.hist_samples, cfg.test_subset)
+        assert r["eval_s"] == pytest.approx(EVAL_COST * step_seconds(step_ref[r["arch"]], cfg.eval_steps,
+                                                                     cfg.eval_offset, 3) * r["eval_images"] / cfg.batch)
+        assert r["device_s"] == pytest.approx(r["train_steps"] * r["step_s"] + r["eval_s"])
+    for f in res["families"]:
+        rs = [r for r in res["runs"] if r["family"] == f["family"]]
+        assert f["device_h"] == pytest.approx(sum(r["device_s"] for r in rs) / 3600)
+        assert f["train_steps"] == sum(r["train_steps"] for r in rs)
+        assert f["memory_gib"] > 0 and f["gpu_h"] > 0
+    assert res["total"]["device_h"] == pytest.approx(sum(f["device_h"] for f in res["families"]))
+    lin = res["linearity"]
+    assert (lin["ref_m"], lin["check_m"], lin["k_ratio"]) == (3, 6, pytest.approx(7 / 4))
+    assert lin["time_ratio"] > 0 and lin["saved_ratio"] > 1  # more grid intervals keep more for backward
+    assert step_seconds(2.0, 10, "random", 10) == 2.0 and step_seconds(2.0, 21, "random", 10) == 4.0
+    assert step_seconds(2.0, 10, "fixed", 9) == 2.0
+    assert "assumption, not measured" in capsys.readouterr().out
+
+
+def test_paper_cost_unknown_profile_names_the_available_ones(capsys):
+    from pnnlib.bench.paper_cost import load_plans
+    from pnnlib.pipeline import ProfileError
+
+    with pytest.raises(ProfileError, match=r"available: .*paper.*smoke"):
+        load_plans("no_such_profile")
+    assert main(["paper-cost", "--profile", "no_such_profile"]) == 2
+    assert "available: " in capsys.readouterr().err

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "dstd": "pnnlib.bench.dstd",
     "train-step": "pnnlib.bench.train_step",
     "conv-step": "pnnlib.bench.conv_step",
+    "paper-cost": "pnnlib.bench.paper_cost",
 }
 
 

@@ -37,8 +37,8 @@ from pnnlib.layers import RCSpikeConv2d
 from pnnlib.networks import SpikeNetwork, vgg7
 from pnnlib.train import TrainConfig, cost
 
-__all__ = ["HELP", "NAME", "add_arguments", "conv_input_shapes", "main", "measure", "report", "run",
-           "time_bare_convs", "time_step"]
+__all__ = ["HELP", "NAME", "add_arguments", "conv_input_shapes", "grid_intervals", "main", "measure", "report",
+           "run", "time_bare_convs", "time_step", "training_step"]
 
 NAME = "conv-step"
 HELP = "time one VGG7 training step with DSTD against its bare convolutions (target <= 1.5x)"
@@ -85,7 +85,7 @@ def conv_input_shapes(net: SpikeNetwork, x: torch.Tensor) -> list[tuple[RCSpikeC
     return shapes
 
 
-def _grid_intervals(steps: int, offset: str) -> int:
+def grid_intervals(steps: int, offset: str) -> int:
     """K: M + 1 intervals with a random offset (pinned last point), M with a fixed one."""
     return steps + 1 if offset == "random" else steps
 
@@ -94,16 +94,24 @@ def time_step(
     net: SpikeNetwork, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, repeats: int, warmup: int = 1
 ) -> list[float]:
     """Seconds of full training steps (forward, cost, backward, Adam) on one batch."""
+    return _timed(training_step(net, x, y, cfg, int(y.max()) + 1), x.device, repeats, warmup)
+
+
+def training_step(
+    net: SpikeNetwork, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, n_classes: int
+) -> Callable[[], None]:
+    """A closure running one training step on ``(x, y)`` as :func:`pnnlib.train.train` does: the
+    cost of :func:`pnnlib.train.cost`, backward and an Adam update (its own optimizer, ``cfg.lr``)."""
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     net.train()
 
     def step() -> None:
-        c, _, _ = cost(net, x, y, cfg, int(y.max()) + 1)
+        c, _, _ = cost(net, x, y, cfg, n_classes)
         opt.zero_grad(set_to_none=True)
         c.backward()
         opt.step()
 
-    return _timed(step, x.device, repeats, warmup)
+    return step
 
 
 def time_bare_convs(
@@ -146,7 +154,7 @@ def measure(
     x = torch.rand(batch, 3, 32, 32, device=dev)
     y = torch.arange(batch, device=dev) % 10
     shapes = conv_input_shapes(net, x)
-    k = _grid_intervals(steps, offset)
+    k = grid_intervals(steps, offset)
     # Interleave the two measurements so that load from other processes hits both alike.
     step_t: list[float] = []
     conv_t: list[float] = []
