@@ -45,7 +45,16 @@ import numpy as np
 
 from .mapping import IdVgTable, WeightMapping
 from .models import sky130_lib_path
-from .netlist import deck_header, fmt, membrane_lines, pwl, render_template, template_values, wrap_line
+from .netlist import (
+    deck_header,
+    fmt,
+    membrane_lines,
+    pwl,
+    render_template,
+    supply_lines,
+    template_values,
+    wrap_line,
+)
 from .params import C_DEVICES_PER_SYNAPSE, FIT_RANGE_V, CircuitParams
 from .runner import Job, JobResult, run_jobs
 from .waveforms import crossings, first_crossing, linear_fit, read_wrdata, split_nested
@@ -288,10 +297,7 @@ def _membrane_ac_job(params: CircuitParams, lib: Path) -> Job:
     values = template_values(p, N_SYNAPSES)
     lines = [
         deck_header("Membrane-node capacitance versus voltage (AC, 1 MHz)", p, lib),
-        f"vdd vdd 0 {fmt(p.vdd)}",
-        f"vv0 v0 0 {fmt(p.v0)}",
-        f"vbdis vbdis 0 {fmt(p.vb_dis)}",
-        f"vbsense vbsense 0 {fmt(p.vb_sense)}",
+        *supply_lines(p),
         "vbn bn 0 0",
         f"vbp bp 0 {fmt(p.vdd)}",
         "* accumulation phase: reset and phase off",
@@ -344,10 +350,7 @@ def _selector_job(params: CircuitParams, lib: Path) -> Job:
     }
     lines = [
         deck_header("Selector turn-off step of a synapse block", p, lib),
-        f"vdd vdd 0 {fmt(p.vdd)}",
-        f"vv0 v0 0 {fmt(p.v0)}",
-        f"vbdis vbdis 0 {fmt(p.vb_dis)}",
-        f"vbsense vbsense 0 {fmt(p.vb_sense)}",
+        *supply_lines(p),
         *(f"v{name} {name} 0 {pwl(tr, init, p.edge)}" for name, (tr, init) in ctrl.items()),
         # the neuron drivers' outputs rise ~7 ns into the firing phase; the ideal ones with them
         f"vspk spk 0 {pwl([(2 * T + 7e-9, p.vdd), (3 * T, 0.0)], 0.0, p.edge)}",

@@ -82,6 +82,17 @@ def deck_header(title: str, params: CircuitParams, lib: Path | None = None) -> s
     )
 
 
+def supply_lines(params: CircuitParams) -> list[str]:
+    """Sources of V_dd, V0, V_b^dis and V_b^sense (Table 2) on nodes ``vdd v0 vbdis vbsense``."""
+    p = params
+    return [
+        f"vdd vdd 0 {fmt(p.vdd)}",
+        f"vv0 v0 0 {fmt(p.v0)}",
+        f"vbdis vbdis 0 {fmt(p.vb_dis)}",
+        f"vbsense vbsense 0 {fmt(p.vb_sense)}",
+    ]
+
+
 def render_template(name: str, **values: object) -> str:
     """Fill a ``spice/`` test-bench template (``string.Template`` syntax)."""
     return string.Template(read_spice(name)).substitute({k: str(v) for k, v in values.items()})
@@ -217,10 +228,7 @@ def network_deck(
     lines = [deck_header(title, p, lib)]
     lines += [
         "* supplies and biases (Table 2)",
-        f"vdd vdd 0 {fmt(p.vdd)}",
-        f"vv0 v0 0 {fmt(p.v0)}",
-        f"vbdis vbdis 0 {fmt(p.vb_dis)}",
-        f"vbsense vbsense 0 {fmt(p.vb_sense)}",
+        *supply_lines(p),
         "",
         f"* input spikes: {n_in} lines, {n_samples} samples",
     ]
