@@ -128,6 +128,11 @@ def acc_vs_m(ax: plt.Axes, runs: pd.DataFrame, e: float, offsets: Sequence[str] 
     ax.legend(fontsize="small")
 
 
+GP_MIN_POINTS = 4
+"""Fewest distinct |E| values for which :func:`acc_vs_e` draws a GP band (with 3, the fitted
+white-noise term explains the data and the band is flat)."""
+
+
 def gp_band(x: np.ndarray, y: np.ndarray, n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GP regression of ``y`` on ``log10(x)``: ``(grid, mean, 1.96·std)`` on ``n`` points."""
     from sklearn.gaussian_process import GaussianProcessRegressor
@@ -150,10 +155,12 @@ def acc_vs_e(ax: plt.Axes, runs: pd.DataFrame, m: int, ann: Sequence[Mapping[str
     s = summarise(sel, ["e_pos"]).sort_values("e_pos")
     if not s.empty:
         ax.errorbar(s["e_pos"], s["mean"], yerr=s["std"], fmt="o", color=color, capsize=2, ms=4, label=label)
-        if sel["e_pos"].nunique() >= 3:
+        if sel["e_pos"].nunique() >= GP_MIN_POINTS:
             gx, gm, gs = gp_band(sel["e_pos"].to_numpy(), 100 * sel["acc"].to_numpy())
             ax.plot(gx, gm, color=color, lw=1)
             ax.fill_between(gx, gm - gs, gm + gs, color=color, alpha=0.15, lw=0)
+        else:  # too few |E| values for a GP: its noise term absorbs them all (a flat, uninformative fit)
+            ax.plot(s["e_pos"], s["mean"], color=color, lw=1)
     for curve, style, name in ((ann, "-", "ANN (|E| = 100)"), (scaled, "--", "scaled ANN")):
         if curve:
             c = sorted(curve, key=lambda r: r["e"])

@@ -303,11 +303,25 @@ def _eval_batch(cfg: TrainConfig, device: torch.device) -> int:
     return 1000 if device.type == "cuda" else 100
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU."""
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU (logged as a warning, since the ``paper`` profile's
+    CNN runs are GPU jobs); ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a :class:`torch.device` as given.
+
+    Raises:
+        ValueError: CUDA requested but torch sees no CUDA device.
+    """
+    if isinstance(device, torch.device):
+        return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        log.warning("device 'auto': no CUDA device visible, training on the CPU (slow for the paper's CNNs)")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch sees no CUDA device "
+                         f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use device: auto or cpu")
+    return dev
 
 
 # --------------------------------------------------------------------------- cost

@@ -10,7 +10,7 @@ import torch
 from pnnlib import experiments, train
 from pnnlib.layers import TTFSConv2d, TTFSLinear
 from pnnlib.networks import mlp
-from pnnlib.train import TrainConfig
+from pnnlib.train import TrainConfig, resolve_device
 
 TINY = dict(hidden=[32], train_subset=200, test_subset=100, steps=4, eval_steps=6, n_eval=2,
             epochs=2, lr=1e-3, hist_samples=50, progress=False, num_threads=1)
@@ -246,3 +246,12 @@ def test_train_step_benchmark_prints_the_ratio(tmp_path, capsys) -> None:
     res = json.loads((tmp_path / "b.json").read_text())
     assert res["grid_intervals"] == 11 and res["results"][0]["ratio"] > 0
     assert "target <= 1.5x" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_auto_device_falls_back_to_cpu_with_a_warning_and_explicit_cuda_fails(caplog) -> None:
+    with caplog.at_level("WARNING", logger="pnnlib.train"):
+        assert resolve_device("auto").type == "cpu"
+    assert "no CUDA device" in caplog.text
+    with pytest.raises(ValueError, match="use device: auto or cpu"):
+        resolve_device("cuda:0")

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from pnnlib.train import resolve_device
+
 __all__ = [
     "add_common_arguments",
     "format_table",
@@ -32,22 +34,6 @@ __all__ = [
     "time_call",
     "write_json_atomic",
 ]
-
-
-def resolve_device(spec: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given.
-
-    Raises:
-        ValueError: CUDA requested but not available.
-    """
-    if isinstance(spec, torch.device):
-        return spec
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} requested but CUDA is not available")
-    return device
 
 
 def synchronize(device: torch.device) -> None:
