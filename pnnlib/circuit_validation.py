@@ -63,7 +63,6 @@ budget that motivated it.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -87,6 +86,7 @@ from pnnlib.circuit.netlist import LayerBiases
 from pnnlib.circuit.params import SYNAPSE_L_UM, SYNAPSE_W_UM
 from pnnlib.experiments import grid_search_scaling
 from pnnlib.neuron import rcspike_exact, rcspike_fire_time
+from pnnlib.pipeline import json_ready
 from pnnlib.train import TrainConfig, load_model, train
 
 __all__ = [
@@ -833,21 +833,6 @@ def lambda_spread(characterisation: Characterisation, currents: np.ndarray) -> d
         lam = characterisation.lambda_at_current(f"{kind}_synapse", np.geomspace(i.min(), i.max(), 50))
         out[kind] = float(100 * (lam.max() - lam.min()) / np.median(lam))
     return out
-
-
-def json_ready(x: Any) -> Any:
-    """Nested structure with numpy scalars/arrays converted and non-finite floats as ``None``."""
-    if isinstance(x, dict):
-        return {str(k): json_ready(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_ready(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return json_ready(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def table2_rows(characterisation: Characterisation, configs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

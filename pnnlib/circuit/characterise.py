@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pnnlib.pipeline import json_ready, write_text_atomic
 
 from .mapping import IdVgTable, WeightMapping
 from .models import sky130_lib_path
@@ -159,12 +160,12 @@ class Characterisation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (numpy arrays as lists)."""
-        return _jsonable(asdict(self))
+        return json_ready(asdict(self))
 
     def save_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` as JSON atomically (temp file + rename)."""
         path = Path(path)
-        write_atomic(path, json.dumps(self.to_dict(), indent=1))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod
@@ -215,36 +216,8 @@ class Characterisation:
         ]
         lines += [",".join(f"{x:.9g}" for x in row) for row in zip(*cols, strict=True)]
         path = Path(path)
-        write_atomic(path, "\n".join(lines) + "\n")
+        write_text_atomic(path, "\n".join(lines) + "\n")
         return path
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        return None if not np.isfinite(x) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _devices_job(params: CircuitParams, lib: Path) -> Job:
