@@ -158,6 +158,7 @@ def test_network_deck_text() -> None:
     # layer 2's synapses are driven by layer 1's output spikes
     assert "xs2_0_4 m2_0 s1_4 sb1_4 bn2_0_4 bp2_0_4 vdd 0 synapse" in lines
     assert f"tran 1e-09 {stop_time(2, 2, 1e-6):.9g} 0 1e-09" in deck
+    assert ".options trtol=1 reltol=0.0001" in deck  # converged 1-ns steps (CircuitParams.reltol)
     assert ".save v(m1_0)" in deck and "wrdata network.dat" in deck
     # input 2 spikes at t = 1 and input 3 not at all in sample 0: only sample 1's step
     src = deck[deck.index("vs0_2 ") : deck.index("vsb0_2 ")]

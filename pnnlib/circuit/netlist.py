@@ -71,7 +71,7 @@ def deck_header(title: str, params: CircuitParams, lib: Path | None = None) -> s
             "*   ngspice -b deck.cir     (the .spiceinit next to it sets ngbehavior=hsa)",
             f".lib {lib} {params.corner}",
             f".temp {fmt(params.temp_c)}",
-            f".options trtol={fmt(params.trtol)}",
+            f".options trtol={fmt(params.trtol)} reltol={fmt(params.reltol)}",
             "",
             "* ---- spice/synapse.spice ----",
             read_spice("synapse.spice"),
