@@ -1,7 +1,7 @@
 """Behaviour tests of the sky130 back end with the real ngspice and models.
 
 Marked ``spice``; the whole module takes well under a minute on 2 free cores
-(one characterisation, three small transient decks, one broken deck).
+(one characterisation, four small transient decks, one broken deck).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from pnnlib.circuit import (
     PAPER_VALUES,
     Characterisation,
+    CircuitParams,
     SimulationError,
     ToolNotFoundError,
     characterise_devices,
@@ -151,12 +152,21 @@ def test_neuron_fires_at_model_time(char: Characterisation, single) -> None:
     np.testing.assert_allclose(res.spike_times_ns(1), t_spk * 1000.0)
 
 
-def test_two_layer_pipeline(char: Characterisation, tmp_path: Path) -> None:
+#: A 2-2-2 network and two samples for the pipeline tests.
+PIPE_W_H = np.array([[0.8, 0.5], [0.3, -0.2]])
+PIPE_W_O = np.array([[0.9, 0.6], [-0.5, 0.7]])
+PIPE_X = np.array([[0.1, 0.0], [0.6, 0.0]])
+
+
+@pytest.fixture(scope="module")
+def pipeline(char: Characterisation, tmp_path_factory: pytest.TempPathFactory):
+    return simulate_network(PIPE_W_H, PIPE_W_O, PIPE_X, out_dir=tmp_path_factory.mktemp("pipeline"),
+                            characterisation=char, samples_per_deck=2)
+
+
+def test_two_layer_pipeline(char: Characterisation, pipeline) -> None:
     """Layer-1 output spikes drive layer 2, which accumulates while layer 1 fires."""
-    w_h = np.array([[0.8, 0.5], [0.3, -0.2]])
-    w_o = np.array([[0.9, 0.6], [-0.5, 0.7]])
-    x = np.array([[0.1, 0.0], [0.6, 0.0]])
-    res = simulate_network(w_h, w_o, x, out_dir=tmp_path, characterisation=char, samples_per_deck=2)
+    w_h, w_o, x, res = PIPE_W_H, PIPE_W_O, PIPE_X, pipeline
     assert res.v_mem[0].shape == (2, 2, res.t_norm.size)
     assert len(res.decks) == 1 and res.decks[0].is_file() and res.logs[0].is_file()
     e_p, e_m = char.reversal["wired"]["e_plus"], char.reversal["wired"]["e_minus"]
@@ -170,6 +180,20 @@ def test_two_layer_pipeline(char: Characterisation, tmp_path: Path) -> None:
             # layer 2 driven by the measured layer-1 spike times
             v_model = rc_spike_v1(w_o[i], t_h[s], e_p, e_m)
             assert res.v_end_acc[1][s, i] == pytest.approx(v_model, abs=0.03)
+
+
+def test_default_transient_settings_are_converged(char: Characterisation, pipeline, tmp_path: Path) -> None:
+    """The default 1-ns step with RELTOL 1e-4 (CircuitParams) gives the spike times and membranes of a
+    5x finer step with a 10x tighter tolerance (at ngspice's default RELTOL 1e-3 they moved by ~2 ns)."""
+    fine = CircuitParams(t_step_max=0.2e-9, reltol=1e-5)
+    ref = simulate_network(PIPE_W_H, PIPE_W_O, PIPE_X, out_dir=tmp_path, characterisation=char, params=fine,
+                           samples_per_deck=2)
+    for layer in (1, 2):
+        t, t_ref = pipeline.spike_times_ns(layer), ref.spike_times_ns(layer)
+        np.testing.assert_array_equal(np.isnan(t), np.isnan(t_ref))
+        np.testing.assert_allclose(t[~np.isnan(t)], t_ref[~np.isnan(t_ref)], atol=0.3)  # ns (RELTOL 1e-3: 1.4 ns)
+        np.testing.assert_allclose(pipeline.v_end_acc[layer - 1] * fine.vth_circ,
+                                   ref.v_end_acc[layer - 1] * fine.vth_circ, atol=0.3e-3)  # V (1e-3: 0.55 mV)
 
 
 def test_broken_netlist_raises_with_log_and_path(tmp_path: Path) -> None:

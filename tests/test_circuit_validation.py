@@ -67,9 +67,12 @@ def test_scaling_search_1d_finds_optimum_and_refines() -> None:
     t_model = np.random.default_rng(1).uniform(0.3, 0.9, (4, 5))
     simulate, calls = synthetic_simulator(t_model, (1.13, 1.13))
     s = scaling_search(simulate, t_model, two_d=False, design_step=0.05)
-    # first design 0.95-1.05: optimum on the edge -> re-centred at 1.05, design 1.0-1.1 -> edge again
-    assert [r["center"][0] for r in s.rounds] == [1.0, 1.05]
-    assert s.rounds[0]["at_edge"] and len(s.rounds[0]["alphas_pos"]) == 11
+    # first design 0.95-1.05: optimum on the edge -> re-centred at 1.05, design 1.0-1.1 -> edge
+    # again -> re-centred at 1.1, where the optimum is inside the design
+    assert [r["center"][0] for r in s.rounds] == [1.0, 1.05, 1.1]
+    assert [r["at_edge"] for r in s.rounds] == [True, True, False]
+    assert s.chosen == pytest.approx((1.13, 1.13))
+    assert len(s.rounds[0]["alphas_pos"]) == 11
     assert s.rounds[0]["alphas_neg"] is None
     # each scale simulated once (the shared design points come from the cache)
     assert len(calls) == len(set(calls)) == len(s.measured)
@@ -93,10 +96,12 @@ def test_scaling_search_2d_full_design() -> None:
 def test_scaling_search_star_design_and_bad_step() -> None:
     t_model = np.full((1, 5), 0.5)
     simulate, calls = synthetic_simulator(t_model, (1.0, 1.0))
-    s = scaling_search(simulate, t_model, two_d=True, design_step=0.05, design_2d="star", refine=False)
+    s = scaling_search(simulate, t_model, two_d=True, design_step=0.05, design_2d="star", rounds=1)
     assert len(s.rounds[0]["design"]) == 5 and (0.95, 0.95) not in calls
     with pytest.raises(ValueError, match="multiple of grid_step"):
         scaling_search(simulate, t_model, two_d=False, design_step=0.055)
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        scaling_search(simulate, t_model, two_d=False, design_step=0.05, rounds=0)
     with pytest.raises(ValueError, match="design_2d"):
         scaling_search(simulate, t_model, two_d=True, design_step=0.05, design_2d="box")
 
@@ -173,6 +178,18 @@ def test_measured_readout_follows_the_no_input_ramp() -> None:
     # never earlier than the output chain's delay
     assert ro.fire_time(np.array([5.0]))[0] >= ro.start_delay
     assert np.all(np.diff(ro.fire_time(np.linspace(-0.5, 0.99, 50))) < 0)
+
+
+def test_readout_below_the_ramp_start_extends_its_initial_slope() -> None:
+    # a waveform whose first samples are flat (the running maximum over a small dip at the start)
+    ro = synthetic_readout()
+    flat = ro.ramp_v.copy()
+    flat[:3] = flat[0]
+    ro = CircuitReadout(ramp_t=ro.ramp_t, ramp_v=flat, t_fire_no_input=ro.t_fire_no_input,
+                        start_delay=ro.start_delay, steps=ro.steps, vth=ro.vth)
+    t = ro.fire_time(np.array([-0.2, -0.1, 0.0]))
+    assert np.all(np.isfinite(t)) and np.all(np.diff(t) < 0)
+    assert t[0] - t[1] == pytest.approx(0.1 / 1.1, rel=0.05)
 
 
 def test_turn_off_steps_of_spiking_inputs_enter_the_membrane() -> None:
@@ -261,7 +278,7 @@ def test_three_sample_validation_end_to_end(char: Characterisation, tmp_path: Pa
     x = np.array([[0.2, 0.6, 0.1, 0.05, 0.0], [0.7, 0.4, 0.6, 0.55, 0.0], [0.5, 0.5, 0.85, 0.95, 0.0]])
     model = neuron_model("bottom_up", char)
     r = validate_mapping("bottom_up", w1, w2, x, model, char.mapping(), out_dir=tmp_path, search_samples=1,
-                         samples_per_deck=1, refine=False, workers=2,
+                         samples_per_deck=1, rounds=1, workers=2,
                          readout=CircuitReadout.from_characterisation(char))
     assert r.scale[0] == r.scale[1] and r.scale in r.search.measured
     assert len(r.search.rounds[0]["design"]) == 3
