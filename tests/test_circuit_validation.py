@@ -8,6 +8,7 @@ ngspice with the sky130 models: the mapping round trip through a simulated singl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -185,8 +186,7 @@ def test_readout_below_the_ramp_start_extends_its_initial_slope() -> None:
     ro = synthetic_readout()
     flat = ro.ramp_v.copy()
     flat[:3] = flat[0]
-    ro = CircuitReadout(ramp_t=ro.ramp_t, ramp_v=flat, t_fire_no_input=ro.t_fire_no_input,
-                        start_delay=ro.start_delay, steps=ro.steps, vth=ro.vth)
+    ro = dataclasses.replace(ro, ramp_v=flat)
     t = ro.fire_time(np.array([-0.2, -0.1, 0.0]))
     assert np.all(np.isfinite(t)) and np.all(np.diff(t) < 0)
     assert t[0] - t[1] == pytest.approx(0.1 / 1.1, rel=0.05)

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pnnlib.bench.harness import add_common_arguments, resolve_device, write_json_atomic
+from pnnlib.bench.harness import add_common_arguments, resolve_device, standalone_main, write_json_atomic
 from pnnlib.layers import RCSpikeConv2d
 from pnnlib.networks import SpikeNetwork, vgg7
 from pnnlib.train import TrainConfig, cost
@@ -230,9 +230,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pnnlib.bench.conv_step ...``, the same as ``python -m pnnlib.bench conv-step ...``."""
-    p = argparse.ArgumentParser(prog="python -m pnnlib.bench conv-step", description=HELP)
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    return standalone_main("python -m pnnlib.bench conv-step", HELP, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,15 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
     return "\n".join([fmt.format(*heads), sep, *(fmt.format(*b) for b in body)])
 
 
+def standalone_main(prog: str, description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                    run: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
+    """``main`` of a benchmark module run on its own (``python -m pnnlib.bench.<module>``): the same
+    options and behaviour as its ``python -m pnnlib.bench`` subcommand."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every benchmark subcommand shares: device, repeats, seed, JSON output, quick."""
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:k] (default auto)")

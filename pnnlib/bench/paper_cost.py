@@ -70,6 +70,7 @@ from pnnlib.bench.harness import (
     format_table,
     resolve_device,
     source_state,
+    standalone_main,
     time_call,
     write_json_atomic,
 )
@@ -429,9 +430,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pnnlib.bench.paper_cost ...``, the same as ``python -m pnnlib.bench paper-cost ...``."""
-    p = argparse.ArgumentParser(prog="python -m pnnlib.bench paper-cost", description=HELP)
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    return standalone_main("python -m pnnlib.bench paper-cost", HELP, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from pnnlib.bench.harness import standalone_main
 from pnnlib.networks import mlp
 from pnnlib.train import TrainConfig, cost, resolve_device
 
@@ -184,9 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pnnlib.bench.train_step ...`` (the same as ``python -m pnnlib.bench train-step``)."""
-    p = argparse.ArgumentParser(prog=NAME, description=HELP)
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    return standalone_main(NAME, HELP, add_arguments, run, argv)
 
 
 if __name__ == "__main__":
