@@ -28,6 +28,10 @@ we compute (identical to kernel + cumsum, one fused elementwise op). Then (Eqs. 
 
 as **one** matmul (or conv2d) over all grid points at once ([W; β∘W] stacked, grid folded into
 the batch), and the exact exponential step between grid points.
+
+Times before the window start (t < 0: an early spike moved by the spike-time noise σ) count as
+arriving at t = 0, in these solvers and in the exact ones of :mod:`pnnlib.neuron` alike; the
+kernel then spreads t = 0 over :math:`T_0=-t_{offset}` and :math:`T_1` as any other time.
 """
 
 from __future__ import annotations
@@ -233,7 +237,7 @@ class _EndPotential(torch.autograd.Function):
 
 def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs) -> torch.Tensor:
     grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype)
-    s_dt = _SpikeVariablesTimesWidth.apply(t_in, grid)
+    s_dt = _SpikeVariablesTimesWidth.apply(t_in.clamp(min=0.0), grid)
     # -β∘W: the matmul/conv then gives -f̃Δ (= the exponent) and g̃Δ.
     return _EndPotential.apply(coeffs(s_dt, weight, -beta_weight(weight, e_pos, e_neg)))
 
@@ -309,7 +313,7 @@ def rcspike_dstd_trajectory(
     """
     _check(t_in, weight, e_pos, e_neg, steps, offset, 1.0, conv=False)
     grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype)
-    s = spike_variables(t_in, grid, dim=1)
+    s = spike_variables(t_in.clamp(min=0.0), grid, dim=1)
     f, g = _dense_coefficients(s, weight, beta_weight(weight, e_pos, e_neg)).chunk(2, 2)
     return grid, _grid_potentials(f, g, grid)
 
@@ -330,6 +334,7 @@ def _grid_potentials(f: torch.Tensor, g: torch.Tensor, grid: torch.Tensor) -> to
 
 def _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs) -> torch.Tensor:
     grid = dstd_grid(steps, offset, t_max, device=t_in.device, dtype=t_in.dtype)
+    t_in = t_in.clamp(min=0.0)
     s = spike_variables(t_in, grid, dim=1)
     # After the last grid point every input with t <= t_max has arrived: one more (open-ended)
     # interval with the full coefficients, so a neuron can still fire after t_max.

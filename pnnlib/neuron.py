@@ -21,7 +21,9 @@ evaluated with a safe ``expm1``-based :math:`(1-e^{-f\Delta})/f` whose :math:`f\
 :math:`\Delta` (no :math:`g/f` blow-up, no NaN gradients).
 
 Shapes follow ``torch.nn.functional.linear``: ``t_in`` is ``[B, N_in]``, ``weight`` is
-``[N_out, N_in]`` and results are ``[B, N_out]``. A time of ``+inf`` means "no spike".
+``[N_out, N_in]`` and results are ``[B, N_out]``. A time of ``+inf`` means "no spike"; a
+time before the window start (t < 0, e.g. an early spike moved by the spike-time noise) counts
+as arriving at t = 0, here and in the DSTD solvers of :mod:`pnnlib.dstd`.
 """
 
 from __future__ import annotations
@@ -257,6 +259,7 @@ def ttfs_exact(
     if check:
         check_times_weight(t_in, weight)
         check_reversal(e_pos, e_neg)
+    t_in = t_in.clamp(min=0.0)  # a spike before t = 0 arrives at 0, as in every solver
     finite = torch.isfinite(t_in)
     # Absent inputs: zero weight at the latest finite time, so their intervals have width 0.
     t_last = torch.where(finite, t_in, torch.full_like(t_in, -math.inf)).amax(1, keepdim=True)

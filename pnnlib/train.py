@@ -40,7 +40,9 @@ metrics of an uninterrupted run on the same device; a different config is an err
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -49,7 +51,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,7 @@ __all__ = [
     "cost",
     "early_spike_penalty",
     "evaluate",
+    "eval_rng",
     "load_model",
     "load_yaml",
     "predict",
@@ -454,6 +457,27 @@ def predict(t_out: torch.Tensor, n_classes: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- evaluation
 
 
+def derived_seed(seed: int, name: str) -> int:
+    """A 63-bit seed from a run's seed and a name, the same in every process and on every machine."""
+    digest = hashlib.sha256(f"{int(seed)}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+@contextlib.contextmanager
+def eval_rng(seed: int, name: str, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Draw the DSTD offsets and spike noise of an evaluation from a generator seeded by
+    ``(seed, name)``; the global RNG state is restored on exit.
+
+    So an evaluation gives the same numbers however often, and in whatever order, it runs, and
+    evaluating during training does not change the training's own random draws.
+    """
+    dev = torch.device(device)
+    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(derived_seed(seed, name))
+        yield
+
+
 @torch.no_grad()
 def evaluate(
     model: networks.SpikeNetwork,
@@ -462,13 +486,21 @@ def evaluate(
     cfg: TrainConfig,
     n_classes: int,
     n_eval: int = 1,
+    key: str = "eval",
 ) -> dict[str, Any]:
     """Test loss (full cost) and accuracy in eval mode, repeated ``n_eval`` times (fresh DSTD
-    offsets and noise each time).
+    offsets and noise each time, all drawn by :func:`eval_rng` from ``cfg.seed`` and ``key``:
+    the same call gives the same numbers).
 
     Returns ``{"acc": mean, "acc_std", "accs": [...], "loss": mean, "loss_std"}`` (accuracy as a
     fraction; std with ``ddof=0``, 0 for a single evaluation).
     """
+    with eval_rng(cfg.seed, key, t.device):
+        return _evaluate(model, t, y, cfg, n_classes, n_eval)
+
+
+def _evaluate(model: networks.SpikeNetwork, t: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, n_classes: int,
+              n_eval: int) -> dict[str, Any]:
     was_training = model.training
     model.eval()
     batch = _eval_batch(cfg, t.device)
@@ -624,7 +656,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.is_file():
         # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         _set_rng_state(ck["rng"], gen)
@@ -666,7 +698,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         row: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / n, "train_acc": int(correct) / n,
                                "test_loss": None, "test_acc": None}
         if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-            ev = evaluate(model, test_t, test_y, cfg, n_classes)
+            ev = evaluate(model, test_t, test_y, cfg, n_classes, key=f"epoch{epoch}")
             row.update(test_loss=ev["loss"], test_acc=ev["acc"])
         row["wall_s"] = time.perf_counter() - start
         history.append(row)
@@ -677,10 +709,11 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
                  row["train_loss"], row["train_acc"],
                  "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}", row["wall_s"])
 
-    final = evaluate(model, test_t, test_y, cfg, n_classes, n_eval=cfg.n_eval)
+    final = evaluate(model, test_t, test_y, cfg, n_classes, n_eval=cfg.n_eval, key="final")
     final.update(eval_steps=cfg.eval_steps, eval_offset=cfg.eval_offset)
-    hist = spike_histograms(model, test_t[: cfg.hist_samples].flatten(1) if _flat_input(cfg)
-                            else test_t[: cfg.hist_samples], _eval_batch(cfg, device))
+    with eval_rng(cfg.seed, "spike_hist", device):
+        hist = spike_histograms(model, test_t[: cfg.hist_samples].flatten(1) if _flat_input(cfg)
+                                else test_t[: cfg.hist_samples], _eval_batch(cfg, device))
     _atomic_write_bytes(out / "spike_hist.npz", lambda p: np.savez(p.open("wb"), **hist))
     _torch_save(out / "weights.pt", model.state_dict())
     metrics = {**base, "status": "done", "history": history, "final": final}
