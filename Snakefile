@@ -17,7 +17,7 @@ and included only once they all exist (until then the report lists its figures a
 reproduced"). Each registers in STAGES what it makes:
     STAGES["<stage>"] = {"title": ..., "items": {"fig4": [files]}, "values": [json files],
                          "outputs": [every final file]}
-("items": paper figure/table -> files; "values": what pnnlib.report reads reproduced numbers
+("items": paper figure/table -> files; "values": what pnnlib.pipeline.report reads reproduced numbers
 from; "outputs": what `rule all` asks for). Settings: config/config.yaml (run settings) and
 config/profiles/<profile>.yaml (one section per stage), checked against config/schema.yaml.
 """

@@ -1,7 +1,7 @@
 """Convolutional networks (paper Figs. 5, 10, 11b, 12, 13; Table 3 CNN rows).
 
-Four families of training runs (pnnlib.cnn.FAMILIES), each a grid from the profile's
-`cnn.families.<family>.grid` (arguments of pnnlib.cnn.rc_cnn_grids / sigma_grids / ttfs_grids)
+Four families of training runs (pnnlib.experiments.cnn.FAMILIES), each a grid from the profile's
+`cnn.families.<family>.grid` (arguments of pnnlib.experiments.cnn.rc_cnn_grids / sigma_grids / ttfs_grids)
 with the family's fixed settings overridden by `cnn.families.<family>.train`; one
 notebooks/run_train.ipynb execution per run, in <results>/cnn/<family>/<run-id>/. Then:
 
@@ -11,7 +11,7 @@ notebooks/run_train.ipynb execution per run, in <results>/cnn/<family>/<run-id>/
 * fig13_test_time_m.ipynb      — Fig. 13 (accuracy vs test-time M of trained MLP/VGG7/TTFS runs).
 """
 
-from pnnlib.cnn import FAMILIES, rc_cnn_grids, sigma_grids, ttfs_grids
+from pnnlib.experiments.cnn import FAMILIES, rc_cnn_grids, sigma_grids, ttfs_grids
 from pnnlib.experiments import ID_KEYS
 
 CNN = f"{RESULTS}/cnn"

@@ -1,10 +1,10 @@
 """figures/REPORT.md: per paper figure and table, the files made, the profile, and paper value
-vs reproduced value (pnnlib/report.py). Included last: it reads what every stage registered."""
+vs reproduced value (pnnlib/pipeline/report.py). Included last: it reads what every stage registered."""
 
 import json
 import sys
 
-REPORT_JOB = f"{sys.executable} -m pnnlib.report" + (
+REPORT_JOB = f"{sys.executable} -m pnnlib.pipeline.report" + (
     " --paper-values {input.paper_values} --manifest {params.manifest:q} --out {output} > {log} 2>&1"
 )
 
@@ -20,7 +20,7 @@ REPORT_MANIFEST = {
 rule report:
     input:
         paper_values="config/paper_values.yaml",
-        code="pnnlib/report.py",
+        code="pnnlib/pipeline/report.py",
         made=[f for stage in STAGES.values() for f in stage["outputs"]],
         values=[f for stage in STAGES.values() for f in stage["values"]],
     output:

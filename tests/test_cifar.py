@@ -1,4 +1,4 @@
-"""CIFAR-10 loading, checks and augmentation (pnnlib.cifar; paper-spec §3.5).
+"""CIFAR-10 loading, checks and augmentation (pnnlib.data.cifar; paper-spec §3.5).
 
 Format and corruption tests use a tiny synthetic image-folder tree; the real local copy
 (``../shared/datasets/cifar10-jpeg.tar.gz``) is read once (then cached under ``data/``) and
@@ -16,8 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pnnlib import cifar
-from pnnlib.data import DATASETS, load_dataset
+from pnnlib.data import DATASETS, cifar, load_dataset
 
 COUNTS = {"train": 3, "test": 2}
 REAL = pytest.mark.skipif(not cifar.DEFAULT_LOCAL_COPY.is_file(), reason="no local CIFAR-10 copy")
@@ -157,7 +156,7 @@ def test_registered_dataset_encodes_t_equals_one_minus_x() -> None:
 
 @REAL
 def test_short_training_run_on_real_cifar10_beats_chance(tmp_path) -> None:
-    from pnnlib.cnn import VGG7_INIT_GAIN
+    from pnnlib.experiments.cnn import VGG7_INIT_GAIN
     from pnnlib.train import TrainConfig, train
 
     # 192 Adam steps of a width-1/8 VGG7 at M = 2 without spike noise (σ = 0.01 swamps the small

@@ -19,7 +19,8 @@ import torch
 
 from pnnlib.circuit import Characterisation, characterise_devices, simulate_layer
 from pnnlib.circuit.netlist import LayerBiases
-from pnnlib.circuit_validation import (
+from pnnlib.core.neuron import rcspike_fire_time
+from pnnlib.experiments.circuit_validation import (
     CircuitReadout,
     NeuronModel,
     check_realisable,
@@ -38,7 +39,6 @@ from pnnlib.circuit_validation import (
     table2_rows,
     validate_mapping,
 )
-from pnnlib.neuron import rcspike_fire_time
 
 BOTTOM_UP = NeuronModel(2.83, -1.52, 6.7)
 

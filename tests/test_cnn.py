@@ -1,4 +1,4 @@
-"""Convolutional DSTD against exact solutions, and the CNN experiment helpers (pnnlib.cnn)."""
+"""Convolutional DSTD against exact solutions, and the CNN experiment helpers (pnnlib.experiments.cnn)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from pnnlib import cnn, dstd
-from pnnlib.experiments import ID_KEYS
-from pnnlib.networks import ttfs_cnn, vgg7
-from pnnlib.neuron import beta_weight, rcspike_exact, v_end_scan
+from pnnlib.core import dstd
+from pnnlib.core.neuron import beta_weight, rcspike_exact, v_end_scan
+from pnnlib.experiments import cnn
+from pnnlib.experiments.mlp import ID_KEYS
+from pnnlib.nn.networks import ttfs_cnn, vgg7
 from pnnlib.train import load_model
 
 

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from pnnlib import data
+from pnnlib.data import fmnist
 
 
 @pytest.fixture(scope="module")
 def fmnist_dir() -> Path:
-    folder = data.DEBIAN_FMNIST_DIR
-    if not all((folder / f"{s}.gz").is_file() for s in data.FMNIST_MD5):
+    folder = fmnist.DEBIAN_FMNIST_DIR
+    if not all((folder / f"{s}.gz").is_file() for s in fmnist.FMNIST_MD5):
         pytest.skip("needs the Debian package dataset-fashion-mnist")
     return folder
 
@@ -46,7 +47,7 @@ def test_subsets_are_stratified_and_deterministic(fmnist_dir) -> None:
 
 def _fake_dir(tmp_path: Path, src: Path, skip: str | None = None, corrupt: str | None = None) -> Path:
     """A copy of the release (links to the real files) with one file left out or corrupted."""
-    for stem in data.FMNIST_MD5:
+    for stem in fmnist.FMNIST_MD5:
         if stem == skip:
             continue
         if stem == corrupt:
@@ -83,22 +84,22 @@ def test_env_var_directory_is_searched_first(fmnist_dir, tmp_path, monkeypatch) 
     (tmp_path / "bad").mkdir()
     bad = _fake_dir(tmp_path / "bad", fmnist_dir, corrupt="t10k-labels-idx1-ubyte")
     monkeypatch.setenv("PNN_FMNIST_DIR", str(bad))
-    monkeypatch.setattr(data, "DATA_DIR", tmp_path / "cache")  # no cache: the search runs
+    monkeypatch.setattr(fmnist, "DATA_DIR", tmp_path / "cache")  # no cache: the search runs
     with pytest.raises(ValueError, match=str(bad)):
-        data.fashion_mnist_uint8()
+        fmnist.fashion_mnist_uint8()
     monkeypatch.delenv("PNN_FMNIST_DIR")
-    x, y, xt, yt = data.fashion_mnist_uint8()  # falls back to the Debian files, then caches
+    x, y, xt, yt = fmnist.fashion_mnist_uint8()  # falls back to the Debian files, then caches
     assert x.shape == (60000, 1, 28, 28) and x.dtype == torch.uint8
     assert (tmp_path / "cache" / "fashion_mnist_uint8.pt").is_file()
-    assert torch.equal(data.fashion_mnist_uint8()[3], yt)
+    assert torch.equal(fmnist.fashion_mnist_uint8()[3], yt)
 
 
 def test_no_source_without_download_says_how_to_get_it(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
-    monkeypatch.setattr(data, "DEBIAN_FMNIST_DIR", tmp_path / "none")
+    monkeypatch.setattr(fmnist, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(fmnist, "DEBIAN_FMNIST_DIR", tmp_path / "none")
     monkeypatch.delenv("PNN_FMNIST_DIR", raising=False)
     with pytest.raises(FileNotFoundError, match="not found.*download=True"):
-        data.fashion_mnist_uint8()
+        fmnist.fashion_mnist_uint8()
 
 
 def test_iris_split_is_stratified_deterministic_and_encoded() -> None:

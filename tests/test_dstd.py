@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pnnlib.dstd import (
+from pnnlib.core.dstd import (
     dstd_grid,
     rcspike_dstd,
     rcspike_dstd_conv2d,
@@ -18,7 +18,7 @@ from pnnlib.dstd import (
     ttfs_dstd,
     ttfs_dstd_conv2d,
 )
-from pnnlib.neuron import rcspike_exact, ttfs_exact
+from pnnlib.core.neuron import rcspike_exact, ttfs_exact
 
 
 def _setup(rng, b=200, n=100, o=10):

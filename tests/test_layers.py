@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnnlib.layers import RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, TTFSConv2d, TTFSLinear
-from pnnlib.networks import iris_net, mlp, ttfs_cnn, vgg7
+from pnnlib.nn.layers import RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, TTFSConv2d, TTFSLinear
+from pnnlib.nn.networks import iris_net, mlp, ttfs_cnn, vgg7
 
 
 def test_linear_layer_dstd_agrees_with_its_exact_mode(rng) -> None:

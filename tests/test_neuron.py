@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from pnnlib.neuron import (
+from pnnlib.core.neuron import (
     rcspike_exact,
     rcspike_fire_time,
     rcspike_ideal_fire_time,

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pnnlib import pipeline, report
+from pnnlib import io, pipeline
+from pnnlib.pipeline import report
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted(p.stem for p in (ROOT / "config" / "profiles").glob("*.yaml"))
@@ -100,8 +101,8 @@ def test_expand_grid_unions_and_dedupes() -> None:
 def test_write_json_atomic(tmp_path: Path) -> None:
     import numpy as np
 
-    path = pipeline.write_json_atomic(tmp_path / "a" / "m.json", {"x": np.float32(0.5), "v": np.arange(3)})
-    assert pipeline.read_json(path) == {"x": 0.5, "v": [0, 1, 2]}
+    path = io.write_json_atomic(tmp_path / "a" / "m.json", {"x": np.float32(0.5), "v": np.arange(3)})
+    assert io.read_json(path) == {"x": 0.5, "v": [0, 1, 2]}
     assert [p.name for p in path.parent.iterdir()] == ["m.json"], "no temporary file left behind"
 
 

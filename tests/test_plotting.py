@@ -4,8 +4,8 @@ import math
 
 import pandas as pd
 
-from pnnlib.cnn import table3_cnn_markdown
-from pnnlib.plotting import table3_cells, table3_markdown
+from pnnlib.experiments.cnn import table3_cnn_markdown
+from pnnlib.pipeline.plotting import table3_cells, table3_markdown
 
 
 def test_table3_cells_format_values_and_mark_missing_or_nan_entries():

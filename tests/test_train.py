@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from pnnlib import experiments, train
-from pnnlib.layers import TTFSConv2d, TTFSLinear
-from pnnlib.networks import mlp
+from pnnlib import train
+from pnnlib.experiments import baselines
+from pnnlib.nn.layers import TTFSConv2d, TTFSLinear
+from pnnlib.nn.networks import mlp
 from pnnlib.train import TrainConfig, resolve_device
+from pnnlib.train.__main__ import main as train_main
+from pnnlib.train.losses import _finite_times
 
 TINY = dict(hidden=[32], train_subset=200, test_subset=100, steps=4, eval_steps=6, n_eval=2,
             epochs=2, lr=1e-3, hist_samples=50, progress=False, num_threads=1)
@@ -91,7 +94,7 @@ def test_cost_treats_non_firing_outputs_as_t_max() -> None:
     cfg = TrainConfig(model="mlp", gamma1=1.0, t_ref=0.5)
     net = mlp((2, 2), e_pos=2.0)
     t = torch.tensor([[0.2, math.inf]])
-    out = train._finite_times(t, 4.0)
+    out = _finite_times(t, 4.0)
     assert out[0].tolist() == pytest.approx([0.2, 4.0])
     c, t_out, terms = train.cost(net, torch.tensor([[0.0, 1.0]]), torch.tensor([1]), cfg, 2)
     assert set(terms) == {"loss", "temp"} and math.isfinite(float(c.detach()))
@@ -180,7 +183,7 @@ def test_different_config_in_an_existing_run_dir_is_an_error(tmp_path) -> None:
 def test_command_line_entry_point(tmp_path) -> None:
     cfg = tmp_path / "run.yaml"
     cfg.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in TINY.items()) + "\n")
-    m = train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", "epochs=1", "e_pos=2.0"])
+    m = train_main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", "epochs=1", "e_pos=2.0"])
     assert m["config"]["epochs"] == 1 and m["config"]["e_pos"] == 2.0 and m["status"] == "done"
 
 
@@ -198,7 +201,7 @@ def test_iris_circuit_setting_trains_with_the_table2_penalties(tmp_path) -> None
 def test_scale_weights_scales_and_restores() -> None:
     net = mlp((4, 3), e_pos=2.0)
     w0 = net.layers[0].weight.detach().clone()
-    with experiments.scale_weights(net, 2.0, 0.5):
+    with baselines.scale_weights(net, 2.0, 0.5):
         w = net.layers[0].weight.detach()
         assert torch.allclose(w, torch.where(w0 >= 0, 2.0 * w0, 0.5 * w0))
     assert torch.equal(net.layers[0].weight.detach(), w0)
@@ -209,16 +212,16 @@ def test_grid_search_finds_a_known_optimum_in_2d_and_1d() -> None:
         return -((a_pos - 1.3) ** 2) - 2 * (a_neg - 0.7) ** 2
 
     alphas = np.round(np.arange(0.5, 2.01, 0.1), 10)
-    best, land = experiments.grid_search_scaling(objective, alphas, alphas)
+    best, land = baselines.grid_search_scaling(objective, alphas, alphas)
     assert best == pytest.approx((1.3, 0.7, 0.0), abs=1e-9) and land.shape == (16, 16)
-    best1, land1 = experiments.grid_search_scaling(objective, alphas)  # α⁺ = α⁻ = α
+    best1, land1 = baselines.grid_search_scaling(objective, alphas)  # α⁺ = α⁻ = α
     # -(a-1.3)^2 - 2(a-0.7)^2 is largest at a = (1.3 + 1.4) / 3 = 0.9
     assert best1[:2] == pytest.approx((0.9, 0.9)) and land1.shape == (16,)
 
     def rmse(a_pos: float, a_neg: float) -> float:
         return abs(a_pos - 1.1) + abs(a_neg - 1.1)
 
-    best_min, _ = experiments.grid_search_scaling(rmse, alphas, mode="min")
+    best_min, _ = baselines.grid_search_scaling(rmse, alphas, mode="min")
     assert best_min[:2] == pytest.approx((1.1, 1.1))
 
 

@@ -4,7 +4,7 @@ Pure functions for notebooks and reports live in the submodules and are re-expor
 ``python -m pnnlib.bench <subcommand>`` is the command-line entry point (see
 :mod:`pnnlib.bench.__main__` for how to add a subcommand).
 
-* :mod:`pnnlib.bench.dstd` — :func:`trajectories` (Fig. 2c, d), :func:`error_vs_grid` and
+* :mod:`pnnlib.bench.dstd_efficiency` — :func:`trajectories` (Fig. 2c, d), :func:`error_vs_grid` and
   :func:`error_slopes` (Fig. 3a, b), :func:`efficiency` and :func:`ratios` (Fig. 3c-f).
 * :mod:`pnnlib.bench.complexity` — :func:`complexity_table` (Table 1).
 * :mod:`pnnlib.bench.fit` — :func:`fit_loglog_slope`.
@@ -15,7 +15,7 @@ Pure functions for notebooks and reports live in the submodules and are re-expor
 """
 
 from pnnlib.bench.complexity import complexity_table, write_table
-from pnnlib.bench.dstd import (
+from pnnlib.bench.dstd_efficiency import (
     EffConfig,
     all_ratios,
     efficiency,

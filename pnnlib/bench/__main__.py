@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 #: Registered subcommands: name → module (one line each).
 SUBCOMMANDS: dict[str, str] = {
-    "dstd": "pnnlib.bench.dstd",
+    "dstd": "pnnlib.bench.dstd_efficiency",
     "train-step": "pnnlib.bench.train_step",
     "conv-step": "pnnlib.bench.conv_step",
     "paper-cost": "pnnlib.bench.paper_cost",

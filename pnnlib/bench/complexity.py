@@ -4,13 +4,13 @@ The paper's Table 1 (paper-spec §2.1) gives the per-layer cost per sample of th
 and of DSTD. The measured exponent is the log–log slope (:func:`pnnlib.bench.fit.fit_loglog_slope`)
 of the training time per epoch (wall clock and process CPU time), and of the saved-for-backward
 bytes, against the number of input spikes N_in at fixed N_out, from the rows of
-:func:`pnnlib.bench.dstd.efficiency`.
+:func:`pnnlib.bench.dstd_efficiency.efficiency`.
 
-Why our exact baselines scale better than the paper's counts: :func:`pnnlib.neuron.rcspike_exact`
+Why our exact baselines scale better than the paper's counts: :func:`pnnlib.core.neuron.rcspike_exact`
 evaluates the closed form (Eqs. 16/22/23) with cumulative sums in log space, so each neuron costs
 O(N_in) after one O(N_in log N_in) sort per sample — O(N_in N_out) rather than O(N_in² N_out)
 (the paper's count forms each of the N_in products :math:`Z_{ij}` separately).
-:func:`pnnlib.neuron.ttfs_exact` obtains the start potentials of all N_in candidate intervals in
+:func:`pnnlib.core.neuron.ttfs_exact` obtains the start potentials of all N_in candidate intervals in
 one pass of the recursion and tests all candidate crossings at once, again O(N_in N_out) rather
 than O(N_in³ N_out). Our TTFS DSTD likewise tests all M candidate grid intervals in one pass,
 O(M N_in N_out) rather than O(M² N_in N_out). So the measured advantage of DSTD here comes from

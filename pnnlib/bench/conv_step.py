@@ -6,7 +6,7 @@ B·K with 2·C_out filters ([W; β∘W]). Whatever else a training step does (sp
 exponential recursion over the grid, readout, noise, pooling, the FC layers, the cost, Adam) is
 DSTD overhead. This benchmark times
 
-* ``step``: a full training step of :func:`pnnlib.networks.vgg7` (forward, backward, Adam) with
+* ``step``: a full training step of :func:`pnnlib.nn.networks.vgg7` (forward, backward, Adam) with
   the cost of :func:`pnnlib.train.cost` (RC-Spike settings of paper-spec §3.2), and
 * ``bare_convs``: for every conv layer of that network, ``conv2d`` forward + backward at the same
   shapes (input ``[B·K, C_in, H, W]``, weight ``[2·C_out, C_in, 3, 3]``; input gradient for all
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from pnnlib.bench.harness import add_common_arguments, resolve_device, standalone_main, write_json_atomic
-from pnnlib.layers import RCSpikeConv2d
-from pnnlib.networks import SpikeNetwork, vgg7
+from pnnlib.nn.layers import RCSpikeConv2d
+from pnnlib.nn.networks import SpikeNetwork, vgg7
 from pnnlib.train import TrainConfig, cost
 
 __all__ = ["HELP", "NAME", "add_arguments", "conv_input_shapes", "grid_intervals", "main", "measure", "report",

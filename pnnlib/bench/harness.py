@@ -2,7 +2,7 @@
 
 Device selection, synchronised timing, child processes (one fresh process per measured
 configuration), atomic JSON output and plain-text tables. Subcommand modules
-(:mod:`pnnlib.bench.dstd`, and later ``train_step`` / ``conv_step``) build on these so that all
+(:mod:`pnnlib.bench.dstd_efficiency`, and later ``train_step`` / ``conv_step``) build on these so that all
 benchmarks report comparable numbers.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from pnnlib.pipeline import json_ready, write_text_atomic
+from pnnlib.io import json_ready, write_text_atomic
 from pnnlib.train import resolve_device
 
 __all__ = [

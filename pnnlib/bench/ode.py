@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from pnnlib.neuron import beta_weight
+from pnnlib.core.neuron import beta_weight
 
 __all__ = ["RCSpikeField", "rcspike_ode"]
 

@@ -3,7 +3,7 @@ r"""``paper-cost``: what a profile's training grids need (device-hours, memory),
 The run plan is the one the pipeline builds: ``config/config.yaml`` with
 ``config/profiles/<profile>.yaml`` (:func:`pnnlib.pipeline.load_profile`, default profile ``paper``),
 the MLP runs of :func:`pnnlib.experiments.mlp_plan` (``rules/mlp.smk``) and the runs of every CNN
-family of :func:`pnnlib.cnn.cnn_plan` (``rules/cnn.smk``): ``{run id: TrainConfig}`` per family,
+family of :func:`pnnlib.experiments.cnn.cnn_plan` (``rules/cnn.smk``): ``{run id: TrainConfig}`` per family,
 one training job per run id, as Snakemake schedules them.
 
 Cost model of one run (:func:`run_cost`):
@@ -75,8 +75,8 @@ from pnnlib.bench.harness import (
     write_json_atomic,
 )
 from pnnlib.bench.memory import cuda_peak_bytes, saved_tensor_bytes
-from pnnlib.cnn import cnn_plan
-from pnnlib.experiments import mlp_plan
+from pnnlib.experiments.cnn import cnn_plan
+from pnnlib.experiments.mlp import mlp_plan
 from pnnlib.train import TrainConfig, build_model, cost
 
 __all__ = [
@@ -139,7 +139,7 @@ class Arch:
 def load_plans(profile: str, root: str | Path | None = None) -> dict[str, dict[str, TrainConfig]]:
     """``{family: {run id: TrainConfig}}`` of a profile, as the pipeline builds it: ``"mlp"`` from
     the ``mlp`` section (:func:`~pnnlib.experiments.mlp_plan`) and each family of the ``cnn``
-    section (:func:`~pnnlib.cnn.cnn_plan`); a stage missing from the profile adds nothing.
+    section (:func:`~pnnlib.experiments.cnn.cnn_plan`); a stage missing from the profile adds nothing.
 
     Raises:
         pnnlib.pipeline.ProfileError: no such profile (the message lists the available ones) or

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from pnnlib.bench.harness import standalone_main
-from pnnlib.networks import mlp
+from pnnlib.nn.networks import mlp
 from pnnlib.train import TrainConfig, cost, resolve_device
 
 __all__ = ["HELP", "NAME", "add_arguments", "main", "measure", "report", "run", "time_bare_matmuls", "time_step"]

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from pnnlib.pipeline import json_ready, write_text_atomic
+from pnnlib.io import json_ready, write_text_atomic
 
 from .mapping import IdVgTable, WeightMapping
 from .models import sky130_lib_path

@@ -3,8 +3,8 @@ r"""DSTD properties and efficiency: paper Figs. 2c–d and 3a–f (paper-spec §
 Pure functions that the notebooks call, plus the ``dstd`` subcommand of ``python -m pnnlib.bench``.
 
 * :func:`trajectories` — Fig. 2c, d: membrane potential of an untrained RC-Spike layer with
-  1000 uniform random input spikes on [0, 1], exact (:func:`pnnlib.neuron.rcspike_exact` at
-  many :math:`t_{end}`) versus DSTD on its grid (:func:`pnnlib.dstd.rcspike_dstd_trajectory`).
+  1000 uniform random input spikes on [0, 1], exact (:func:`pnnlib.core.neuron.rcspike_exact` at
+  many :math:`t_{end}`) versus DSTD on its grid (:func:`pnnlib.core.dstd.rcspike_dstd_trajectory`).
 * :func:`error_vs_grid` — Fig. 3a, b: :math:`\delta=\langle|v(1)-\hat v(1)|\rangle` over
   neurons × samples for a grid of M and |E|; :func:`error_slopes` fits the log–log slopes
   (Theorem 1: :math:`\delta=O(M^{-2}|E|^{-1})`).
@@ -84,8 +84,8 @@ from pnnlib.bench.memory import (
     trim_heap,
 )
 from pnnlib.bench.ode import rcspike_ode
-from pnnlib.dstd import rcspike_dstd, rcspike_dstd_trajectory, ttfs_dstd
-from pnnlib.neuron import rcspike_exact, rcspike_fire_time, ttfs_exact
+from pnnlib.core.dstd import rcspike_dstd, rcspike_dstd_trajectory, ttfs_dstd
+from pnnlib.core.neuron import rcspike_exact, rcspike_fire_time, ttfs_exact
 
 __all__ = [
     "EffConfig",
@@ -322,8 +322,8 @@ def error_slopes(err: dict[str, Any], *, m_min: float = 20, e_min: float = 100.0
 class EffConfig:
     """One efficiency configuration (paper Fig. 3c-f; defaults = the paper's set-up).
 
-    ``method``: ``exact`` (:func:`~pnnlib.neuron.rcspike_exact` scan form /
-    :func:`~pnnlib.neuron.ttfs_exact`), ``exact-recursion`` (RC-Spike, paper Eq. 33 loop),
+    ``method``: ``exact`` (:func:`~pnnlib.core.neuron.rcspike_exact` scan form /
+    :func:`~pnnlib.core.neuron.ttfs_exact`), ``exact-recursion`` (RC-Spike, paper Eq. 33 loop),
     ``dstd``, ``ode`` / ``ode-adjoint`` (RC-Spike, :mod:`pnnlib.bench.ode`).
     ``max_batches`` times only the first batches of an epoch (all batches have the same shape
     and work) and scales the time to the full epoch; ``None`` times the whole epoch.

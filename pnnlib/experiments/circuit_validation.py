@@ -44,7 +44,7 @@ Flow (one call of :func:`validate_mapping` per mapping):
    (:math:`T^{circ}` = 1 µs), per-sample RMSE, the worst sample.
 
 The model's spike times are those of the model that was trained, evaluated **exactly**
-(:func:`pnnlib.neuron.rcspike_exact`, no DSTD, no spike noise): top-down with the ideal
+(:func:`pnnlib.core.neuron.rcspike_exact`, no DSTD, no spike noise): top-down with the ideal
 :math:`|E|=100` model, bottom-up with :math:`E^\pm` and :math:`E_{dis}`. Spike times are
 compared in the RC-Spike convention (§1.4): clipped to [0, 1], a neuron that does not fire in its
 window (SPICE ``nan``) counts as :math:`t = 1`.
@@ -85,9 +85,9 @@ from pnnlib.circuit import (
 )
 from pnnlib.circuit.netlist import LayerBiases
 from pnnlib.circuit.params import SYNAPSE_L_UM, SYNAPSE_W_UM
-from pnnlib.experiments import grid_search_scaling
-from pnnlib.neuron import rcspike_exact, rcspike_fire_time
-from pnnlib.pipeline import json_ready
+from pnnlib.core.neuron import rcspike_exact, rcspike_fire_time
+from pnnlib.experiments.baselines import grid_search_scaling
+from pnnlib.io import json_ready
 from pnnlib.train import TrainConfig, load_model, train
 
 __all__ = [

@@ -1,7 +1,8 @@
 """The paper's architectures (paper-spec §4) as :class:`SpikeNetwork` constructors.
 
-All layers of a network share the neuron settings passed as keyword arguments (``e_pos``,
-``e_neg``, ``steps``, ``offset``, ``sigma``, ``eval_steps``, ``eval_offset``, ``exact``).
+All layers of a network share one :class:`~pnnlib.nn.spec.NeuronSpec`, given as ``spec`` or
+built from keyword arguments (``e_pos``, ``e_neg``, ``steps``, ``offset``, ``sigma``,
+``eval_steps``, ``eval_offset``, ``exact``, ``e_dis``; TTFS: ``t_max``, ``v_th``).
 Inputs are spike times (``t = 1 − x`` for images, paper-spec §1.6); outputs are the last
 layer's spike times, the earliest spike being the predicted class. [inferred] No biases or
 bias spikes in the image networks (paper-spec §8 item 7); the Iris network gets a bias spike
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pnnlib.layers import (
+from pnnlib.nn.layers import (
     RCSpikeConv2d,
     RCSpikeLinear,
     SpikeMinPool2d,
@@ -25,6 +26,7 @@ from pnnlib.layers import (
     TTFSLinear,
     ttfs_init_,
 )
+from pnnlib.nn.spec import NeuronSpec
 
 __all__ = ["SpikeNetwork", "mlp", "vgg7", "ttfs_cnn", "iris_net"]
 
@@ -61,18 +63,25 @@ class SpikeNetwork(nn.Module):
 
     def set_reversal(self, e_pos: float, e_neg: float | None = None) -> None:
         """Test a trained network at other reversal potentials (the "ANN" baseline, §4)."""
-        e_neg = -e_pos if e_neg is None else e_neg
-        if not (e_pos > 0 > e_neg):
-            raise ValueError(f"need e_pos > 0 > e_neg, got e_pos={e_pos}, e_neg={e_neg}")
         for layer in self.spiking_layers():
-            layer.e_pos, layer.e_neg = float(e_pos), float(e_neg)
+            layer.spec = layer.spec.replace(e_pos=float(e_pos), e_neg=None if e_neg is None else float(e_neg))
 
 
-def mlp(sizes: tuple[int, ...] = (784, 400, 400, 10), **neuron: Any) -> SpikeNetwork:
+def _network_spec(spec: NeuronSpec | None, neuron: dict[str, Any], **defaults: Any) -> NeuronSpec:
+    if spec is not None:
+        if neuron:
+            raise ValueError(f"give either a NeuronSpec or neuron keyword arguments, not both (got {sorted(neuron)})")
+        return spec
+    return NeuronSpec(**{**defaults, **neuron})
+
+
+def mlp(sizes: tuple[int, ...] = (784, 400, 400, 10), spec: NeuronSpec | None = None, *, init_gain: float = 1.0,
+        **neuron: Any) -> SpikeNetwork:
     """RC-Spike MLP, 784-400-400-10 for Fashion-MNIST (paper-spec §4)."""
-    if len(sizes) < 2:
-        raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
-    return SpikeNetwork([RCSpikeLinear(a, b, **neuron) for a, b in zip(sizes[:-1], sizes[1:])])
+    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        raise ValueError(f"sizes must be at least an input and an output size, all ints >= 1, got {sizes}")
+    spec = _network_spec(spec, neuron)
+    return SpikeNetwork([RCSpikeLinear(a, b, spec, init_gain=init_gain) for a, b in zip(sizes[:-1], sizes[1:])])
 
 
 def vgg7(
@@ -80,6 +89,9 @@ def vgg7(
     n_classes: int = 10,
     input_size: int = 32,
     width: float = 1.0,
+    spec: NeuronSpec | None = None,
+    *,
+    init_gain: float = 1.0,
     **neuron: Any,
 ) -> SpikeNetwork:
     """RC-Spike VGG7: Conv64-Conv64-PL-Conv128-Conv128-PL-Conv256-Conv256-PL-512-10.
@@ -88,18 +100,23 @@ def vgg7(
     ``width=2`` doubles every channel count and the FC layer (1024, [inferred]); fractional
     widths give the narrow variants used by the ``quick`` profile.
     """
+    if isinstance(width, bool) or not isinstance(width, int | float) or not 0 < width < 1e3:
+        raise ValueError(f"width must be a number in (0, 1000), got {width!r}")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 8:
+        raise ValueError(f"input_size must be an int >= 8 (three 2x2 poolings), got {input_size!r}")
+    spec = _network_spec(spec, neuron)
     chans = [max(1, round(c * width)) for c in (64, 128, 256)]
     fc = max(1, round(512 * width))
     layers: list[nn.Module] = []
     c_in, size = in_channels, input_size
     for c in chans:
-        layers += [RCSpikeConv2d(c_in, c, **neuron), RCSpikeConv2d(c, c, **neuron)]
+        layers += [RCSpikeConv2d(c_in, c, spec, init_gain=init_gain), RCSpikeConv2d(c, c, spec, init_gain=init_gain)]
         layers.append(SpikeMinPool2d(2))
         c_in, size = c, size // 2
     layers += [
         nn.Flatten(),
-        RCSpikeLinear(c_in * size * size, fc, **neuron),
-        RCSpikeLinear(fc, n_classes, **neuron),
+        RCSpikeLinear(c_in * size * size, fc, spec, init_gain=init_gain),
+        RCSpikeLinear(fc, n_classes, spec, init_gain=init_gain),
     ]
     return SpikeNetwork(layers)
 
@@ -108,36 +125,31 @@ def ttfs_cnn(
     in_channels: int = 1,
     n_classes: int = 10,
     input_size: int = 28,
-    e_pos: float = 4.0,
+    spec: NeuronSpec | None = None,
+    *,
     t_ref: float = 3.2,
     **neuron: Any,
 ) -> SpikeNetwork:
     """TTFS small CNN: Conv16-Conv16-PL-Conv32-Conv32-PL-128-10 (paper-spec §4, Appendix C),
-    initialised by the E-dependent rule of paper-spec §3.4 (``ttfs_init_``)."""
+    initialised by the E-dependent rule of paper-spec §3.4 (``ttfs_init_``; default M = 30)."""
+    spec = _network_spec(spec, neuron, e_pos=4.0, steps=30)
     layers: list[nn.Module] = []
     c_in, size = in_channels, input_size
     for c in (16, 32):
-        layers += [
-            TTFSConv2d(c_in, c, e_pos, **neuron),
-            TTFSConv2d(c, c, e_pos, **neuron),
-            SpikeMinPool2d(2),
-        ]
+        layers += [TTFSConv2d(c_in, c, spec), TTFSConv2d(c, c, spec), SpikeMinPool2d(2)]
         c_in, size = c, size // 2
-    layers += [
-        nn.Flatten(),
-        TTFSLinear(c_in * size * size, 128, e_pos, **neuron),
-        TTFSLinear(128, n_classes, e_pos, **neuron),
-    ]
+    layers += [nn.Flatten(), TTFSLinear(c_in * size * size, 128, spec), TTFSLinear(128, n_classes, spec)]
     net = SpikeNetwork(layers)
     spiking = list(net.spiking_layers())
     for layer in spiking:
-        ttfs_init_(layer.weight, e_pos, len(spiking), t_ref)
+        ttfs_init_(layer.weight, spec.e_pos, len(spiking), t_ref)
     return net
 
 
-def iris_net(hidden: int = 5, outputs: int = 5, **neuron: Any) -> SpikeNetwork:
+def iris_net(hidden: int = 5, outputs: int = 5, spec: NeuronSpec | None = None, *, init_gain: float = 1.0,
+             **neuron: Any) -> SpikeNetwork:
     """The circuit's 5-5-5 RC-Spike network (4 Iris features + a bias spike, paper-spec §6).
 
-    Pass ``e_dis`` for the discharge non-ideality of the firing phase (§1.7).
+    Give ``e_dis`` for the discharge non-ideality of the firing phase (§1.7).
     """
-    return mlp((5, hidden, outputs), **neuron)
+    return mlp((5, hidden, outputs), spec, init_gain=init_gain, **neuron)

@@ -23,7 +23,7 @@ evaluated with a safe ``expm1``-based :math:`(1-e^{-f\Delta})/f` whose :math:`f\
 Shapes follow ``torch.nn.functional.linear``: ``t_in`` is ``[B, N_in]``, ``weight`` is
 ``[N_out, N_in]`` and results are ``[B, N_out]``. A time of ``+inf`` means "no spike"; a
 time before the window start (t < 0, e.g. an early spike moved by the spike-time noise) counts
-as arriving at t = 0, here and in the DSTD solvers of :mod:`pnnlib.dstd`.
+as arriving at t = 0, here and in the DSTD solvers of :mod:`pnnlib.core.dstd`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from pnnlib._checks import check_reversal, check_times_weight
+from pnnlib.core.checks import check_reversal, check_times_weight
 
 __all__ = [
     "beta_weight",

@@ -221,7 +221,7 @@ def table3(runs: pd.DataFrame, m: int, sigmas: Sequence[float],
 
 def table3_cells(r: Mapping[str, Any]) -> list[str]:
     """Cells best |E|, accuracy mean ± std, seeds, paper best |E|, paper accuracy of one Table 3 row
-    (a record of :func:`table3` or :func:`pnnlib.cnn.table3_cnn`; missing or NaN entries as "–")."""
+    (a record of :func:`table3` or :func:`pnnlib.experiments.cnn.table3_cnn`; missing or NaN entries as "–")."""
 
     def has(key: str) -> bool:
         return key in r and r[key] == r[key]  # present and not NaN

@@ -23,7 +23,7 @@ Settings the paper does not give ([open], paper-spec §8): the CNN epoch count (
 MLP's 50 for RC-Spike), the RC-Spike initialisation (:data:`VGG7_INIT_GAIN`, He-style), the |E|
 sweep values (RC-Spike: the log grid :data:`pnnlib.experiments.PAPER_E_GRID`; TTFS:
 :data:`TTFS_E_GRID`, √2 steps through the paper's 2.0, 2.8 and 31.6), the CIFAR-10 augmentation
-(:mod:`pnnlib.cifar`).
+(:mod:`pnnlib.data.cifar`).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 from pnnlib import data as data_mod
-from pnnlib import pipeline
-from pnnlib.experiments import ID_KEYS, PAPER_E_GRID, PAPER_SIGMAS, mlp_grids
-from pnnlib.layers import SpikingLayer, TTFSConv2d, TTFSLinear
-from pnnlib.neuron import rcspike_exact, ttfs_exact
+from pnnlib.core.neuron import rcspike_exact, ttfs_exact
+from pnnlib.experiments.mlp import ID_KEYS, PAPER_E_GRID, PAPER_SIGMAS, mlp_grids
+from pnnlib.nn.layers import SpikingLayer, TTFSConv2d, TTFSLinear
+from pnnlib.pipeline.profiles import expand_grid
 from pnnlib.train import TrainConfig, evaluate, load_model, resolve_device
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "ann_baselines",
     "ann_lines",
     "cnn_plan",
-    "find_run",
     "first_converged",
     "plot_test_time_m",
     "plot_traces",
@@ -73,7 +72,7 @@ TTFS_SETTINGS: dict[str, Any] = {
 """TTFS training settings (paper-spec §3.2 TTFS table, §3.3: train M = 30, test M = 60)."""
 
 VGG7_INIT_GAIN = 1.4
-r"""RC-Spike VGG7 initialisation gain (Var w = gain²/fan_in, :func:`pnnlib.layers.uniform_init_`;
+r"""RC-Spike VGG7 initialisation gain (Var w = gain²/fan_in, :func:`pnnlib.nn.layers.uniform_init_`;
 the paper gives none, paper-spec §3.4 [open]). ≈ √2, He-style: in the ideal limit a layer is
 :math:`x\mapsto\mathrm{clip}(Wx)`, which halves the second moment like a ReLU, and √2 keeps
 it through the eight layers. The MLP's default 0.5 lets the signal fade to a few per cent of
@@ -175,7 +174,7 @@ def cnn_plan(family: str, train: Mapping[str, Any] | None = None, **grid_sizes: 
     if family not in FAMILIES:
         raise ValueError(f"unknown CNN family {family!r}; known: {sorted(FAMILIES)}")
     fixed = {**FAMILIES[family], **dict(train or {})}
-    runs = pipeline.expand_grid(_GRIDS[family](**grid_sizes), fixed=fixed, id_keys=ID_KEYS)
+    runs = expand_grid(_GRIDS[family](**grid_sizes), fixed=fixed, id_keys=ID_KEYS)
     return {rid: TrainConfig.from_dict(params) for rid, params in runs.items()}
 
 
@@ -227,10 +226,10 @@ def ttfs_traces(
 
     The network runs in evaluation mode (DSTD at its test M, noise as in evaluation) to give
     each layer's input spikes; for the last two layers the potential is then the **exact**
-    solution of the IMC-aware neuron for those inputs (:func:`pnnlib.neuron.rcspike_exact`
+    solution of the IMC-aware neuron for those inputs (:func:`pnnlib.core.neuron.rcspike_exact`
     evaluated at every time point of ``[0, t_end]``, ``t_end`` = the layers' ``t_max`` by
     default), and is held at 0 after the neuron's exact firing time
-    (:func:`pnnlib.neuron.ttfs_exact`; paper-spec §1.5).
+    (:func:`pnnlib.core.neuron.ttfs_exact`; paper-spec §1.5).
 
     Returns ``{"t": [n_points], "label", "e_pos", "layers": [{"name", "v": [n_points, N],
     "t_fire": [N], "t_in": [1, N_in]}, …]}`` as numpy arrays (``t_in``: the layer's input spikes).
@@ -346,7 +345,7 @@ def table3_cnn(runs: Mapping[str, Any], m: int, sigmas: Sequence[float]) -> Any:
     (random offset), that accuracy's mean ± std over seeds, and the paper's values."""
     import pandas as pd
 
-    from pnnlib.plotting import table3
+    from pnnlib.pipeline.plotting import table3
 
     frames = []
     for family, df in runs.items():
@@ -358,7 +357,7 @@ def table3_cnn(runs: Mapping[str, Any], m: int, sigmas: Sequence[float]) -> Any:
 
 def table3_cnn_markdown(t3: Any, m: int, dataset_label: str) -> str:
     """Markdown rendering of :func:`table3_cnn` (missing entries as "–")."""
-    from pnnlib.plotting import table3_cells
+    from pnnlib.pipeline.plotting import table3_cells
     names = {"fmnist_vgg7": "Fashion-MNIST VGG7", "cifar10_vgg7": f"{dataset_label} VGG7",
              "cifar10_vgg7x2": f"{dataset_label} VGG7 ×2 width"}
     lines = [
@@ -396,8 +395,8 @@ def ann_baselines(
     """
     import json
 
-    from pnnlib.experiments import ann_curve, scaled_ann_curve
-    from pnnlib.pipeline import write_json_atomic
+    from pnnlib.experiments.baselines import ann_curve, scaled_ann_curve
+    from pnnlib.io import write_json_atomic
 
     if runs is None or not len(runs):
         return {}
@@ -427,17 +426,3 @@ def ann_baselines(
     if cache is not None:
         write_json_atomic(Path(cache), json.loads(json.dumps(res, default=float)))
     return res
-
-
-def find_run(runs: Any, **where: Any) -> str | None:
-    """Path of the finished run with the lowest seed among those of ``runs`` (a
-    :func:`pnnlib.experiments.load_runs` table) whose config matches ``where`` (floats compared
-    with a tolerance); ``None`` when there is none."""
-    if runs is None or not len(runs):
-        return None
-    mask = np.ones(len(runs), dtype=bool)
-    for key, value in where.items():
-        col = runs[key]
-        mask &= np.isclose(col.astype(float), float(value)) if isinstance(value, float) else (col == value).to_numpy()
-    sel = runs[mask]
-    return str(sel.sort_values("seed").iloc[0]["path"]) if len(sel) else None

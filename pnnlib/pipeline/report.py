@@ -3,7 +3,7 @@ that made them, and the paper's numbers next to the reproduced ones.
 
 Run by the pipeline's ``report`` rule (``rules/report.smk``)::
 
-    python -m pnnlib.report --paper-values config/paper_values.yaml --manifest '<json>' --out figures/REPORT.md
+    python -m pnnlib.pipeline.report --paper-values config/paper_values.yaml --manifest '<json>' --out figures/REPORT.md
 
 Inputs:
 
@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: write the report."""
     import yaml
 
-    parser = argparse.ArgumentParser(prog="python -m pnnlib.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pnnlib.pipeline.report", description=__doc__.splitlines()[0])
     parser.add_argument("--paper-values", default="config/paper_values.yaml")
     parser.add_argument("--manifest", required=True, help="JSON (or @file) from the Snakefile")
     parser.add_argument("--out", required=True)
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     paper_values = yaml.safe_load(Path(args.paper_values).read_text())
     out = Path(args.out)
     text = build_report(paper_values, manifest, Path(args.root).resolve(), out)
-    from pnnlib.pipeline import write_text_atomic
+    from pnnlib.io import write_text_atomic
 
     write_text_atomic(out, text + "\n")
     print(f"[report] wrote {out} ({len(text.splitlines())} lines)")

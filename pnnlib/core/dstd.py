@@ -30,7 +30,7 @@ as **one** matmul (or conv2d) over all grid points at once ([W; β∘W] stacked,
 the batch), and the exact exponential step between grid points.
 
 Times before the window start (t < 0: an early spike moved by the spike-time noise σ) count as
-arriving at t = 0, in these solvers and in the exact ones of :mod:`pnnlib.neuron` alike; the
+arriving at t = 0, in these solvers and in the exact ones of :mod:`pnnlib.core.neuron` alike; the
 kernel then spreads t = 0 over :math:`T_0=-t_{offset}` and :math:`T_1` as any other time.
 """
 
@@ -42,14 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from pnnlib._checks import (
+from pnnlib.core.checks import (
     check_no_nan,
     check_offset,
     check_reversal,
     check_steps,
     check_times_weight,
 )
-from pnnlib.neuron import beta_weight, first_crossing, phi
+from pnnlib.core.neuron import beta_weight, first_crossing, phi
 
 __all__ = [
     "dstd_grid",
@@ -194,7 +194,7 @@ class _EndPotential(torch.autograd.Function):
     :math:`a_m=a_{m+1}e^{-x_m}` and uses :math:`\psi'(x)=(e^{-x}-\psi)/x`, or its series
     :math:`-1/2+x/3` near 0) so that a layer costs about twenty elementwise passes instead of
     the ~60 autograd records of the generic formula: this is what keeps the conv layers within
-    a small factor of their bare convolutions. Agrees with :func:`pnnlib.neuron.v_end_scan` to
+    a small factor of their bare convolutions. Agrees with :func:`pnnlib.core.neuron.v_end_scan` to
     rounding.
     """
 
@@ -252,7 +252,7 @@ def rcspike_dstd(
     *,
     check: bool = True,
 ) -> torch.Tensor:
-    r"""DSTD approximation :math:`\hat v_i(1)` of :func:`pnnlib.neuron.rcspike_exact` (Algorithm 3).
+    r"""DSTD approximation :math:`\hat v_i(1)` of :func:`pnnlib.core.neuron.rcspike_exact` (Algorithm 3).
 
     Cost O(M N_in N_out) per sample instead of the exact O(N_in² N_out) and no sorting.
     The error is :math:`O(M^{-2}|E|^{-1})` (Theorem 1); in the ideal limit it is exact.

@@ -1,0 +1,237 @@
+"""Profiles and run grids of the reproduction pipeline.
+
+* :func:`load_profile` — read ``config/config.yaml`` + the profile file
+  (``config/profiles/{smoke,quick,paper}.yaml``), apply ``--config`` overrides, validate against
+  ``config/schema.yaml`` and raise :class:`ProfileError` naming the offending key
+  (``mlp.train.epochs: 0 is less than the minimum of 1``);
+* :func:`run_id` / :func:`expand_grid` — deterministic, readable run ids for grids of runs
+  (``e4-m3-off_random-sig0.01-seed0``).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PROFILE_KEYS_FROM_CONFIG",
+    "REPO_ROOT",
+    "ProfileError",
+    "expand_grid",
+    "load_profile",
+    "profile_banner",
+    "run_id",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Top-level keys of ``config/config.yaml`` (run settings, not experiment settings).
+PROFILE_KEYS_FROM_CONFIG = ("profile", "results_dir", "figures_dir", "kernel", "start_timeout")
+
+
+class ProfileError(ValueError):
+    """A profile or config value is missing, unknown or out of range (message names the key)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# profiles
+# ---------------------------------------------------------------------------------------------
+
+
+def _deep_merge(base: dict, override: Mapping) -> dict:
+    """Return ``base`` updated recursively by ``override`` (mappings merge, other values replace)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _key_path(path: Iterable[Any]) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in path]
+    return ".".join(parts).replace(".[", "[") or "<top level>"
+
+
+def _format_validation_error(err: Exception) -> str:
+    """One line naming the offending key, from a jsonschema error (possibly wrapped by Snakemake)."""
+    import jsonschema
+
+    inner: BaseException | None = err
+    while inner is not None and not isinstance(inner, jsonschema.ValidationError):
+        inner = inner.__cause__ or inner.__context__  # snakemake raises WorkflowError from it
+    if not isinstance(inner, jsonschema.ValidationError):
+        return str(err)
+    # descend to the most specific error (anyOf/oneOf wrap the useful one)
+    best = jsonschema.exceptions.best_match([inner]) or inner
+    where = _key_path(best.absolute_path)
+    if best.validator == "additionalProperties":
+        allowed = sorted(best.schema.get("properties", {}))
+        unknown = sorted(set(best.instance) - set(allowed)) if isinstance(best.instance, Mapping) else []
+        names = ", ".join(f"{where}.{k}" if where != "<top level>" else k for k in unknown)
+        return f"unknown key {names} (allowed here: {', '.join(allowed)})"
+    return f"{where}: {best.message}"
+
+
+def _parse_cli_leaves(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Stage sections given with ``--config 'demo={steps: 5}'`` arrive with string leaves; parse them as YAML."""
+    import yaml
+
+    def parse(value: Any, nested: bool) -> Any:
+        if isinstance(value, Mapping):
+            return {k: parse(v, True) for k, v in value.items()}
+        if nested and isinstance(value, str):
+            try:
+                return yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+        return value
+
+    return {k: parse(v, False) for k, v in config.items()}
+
+
+def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Resolve, merge and validate the active profile; return the full settings dict.
+
+    ``config`` is Snakemake's ``config`` (``config/config.yaml`` plus ``--config`` overrides).
+    The profile file ``config/profiles/<profile>.yaml`` (or ``profile`` given as a path to a
+    ``.yaml`` file, whose stem then names the profile) holds per-stage sections; a stage
+    section given with ``--config`` (e.g. ``--config 'demo={steps: 5}'``) is merged over it.
+    ``results_dir`` may contain ``{profile}``. The merged dict is validated against
+    ``config/schema.yaml`` with :func:`snakemake.utils.validate` (which also fills defaults).
+
+    Raises :class:`ProfileError` whose message names the offending key.
+    """
+    import yaml
+
+    root = Path(root) if root is not None else REPO_ROOT
+    profile = config.get("profile")
+    if isinstance(profile, str) and profile.endswith((".yaml", ".yml")):
+        path = Path(profile) if Path(profile).is_absolute() else root / profile  # a profile file of one's own
+        if not path.is_file():
+            raise ProfileError(f"profile: no such profile file {path}")
+        profile = path.stem
+    elif isinstance(profile, str) and re.fullmatch(r"[A-Za-z0-9_-]+", profile):
+        path = root / "config" / "profiles" / f"{profile}.yaml"
+        if not path.is_file():
+            available = sorted(p.stem for p in (root / "config" / "profiles").glob("*.yaml"))
+            raise ProfileError(f"profile: no profile file {path} (available: {', '.join(available)})")
+    else:
+        raise ProfileError(f"profile: expected smoke|quick|paper (a file in config/profiles/) or a path "
+                           f"to a .yaml profile, got {profile!r}")
+    sections = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(sections, Mapping):
+        raise ProfileError(f"{path}: a profile must be a mapping of stage sections")
+    clash = sorted(set(sections) & set(PROFILE_KEYS_FROM_CONFIG))
+    if clash:
+        raise ProfileError(f"{path}: run settings {clash} belong in config/config.yaml, not in a profile")
+    merged = _deep_merge(dict(sections), _parse_cli_leaves(config))
+    merged["profile"] = profile
+    merged["profile_file"] = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    from snakemake.utils import validate
+
+    try:
+        validate(merged, str(root / "config" / "schema.yaml"))
+    except Exception as err:  # WorkflowError wrapping a jsonschema.ValidationError
+        raise ProfileError(f"invalid settings for profile '{profile}' ({path.name}): "
+                           f"{_format_validation_error(err)}") from None
+    merged["results_dir"] = merged["results_dir"].format(profile=profile)
+    merged["figures_dir"] = merged["figures_dir"].format(profile=profile)
+    return merged
+
+
+def profile_banner(settings: Mapping[str, Any], stages: Iterable[str],
+                   missing: Mapping[str, list[str]] | None = None) -> str:
+    """The lines the pipeline logs at start: which profile, where outputs go, how to switch.
+
+    ``missing`` maps stages that are not wired to the notebooks they still lack.
+    """
+    waiting = {s: nbs for s, nbs in (missing or {}).items() if nbs}
+    not_wired = "".join(f"\n  stage '{s}' not wired yet (missing {', '.join(nbs)})" for s, nbs in waiting.items())
+    return (
+        f"pnn-imc pipeline: profile '{settings['profile']}' ({settings['profile_file']}); "
+        f"results -> {settings['results_dir']}/, figures -> {settings['figures_dir']}/; "
+        f"stages wired: {', '.join(stages) or 'none'}.{not_wired}\n"
+        "  switch with --config profile=smoke|quick|paper (smoke: minutes, quick: ~1 h on 2 CPU "
+        "cores, paper: the paper's settings); outputs elsewhere with --config results_dir=... figures_dir=..."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# run ids and grids
+# ---------------------------------------------------------------------------------------------
+
+#: Short names used in run ids for the common grid parameters (others keep their own name).
+_ID_ABBREV = {"e_pos": "e", "steps": "m", "offset": "off", "sigma": "sig", "seed": "seed", "width": "w"}
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value.is_integer() and abs(value) < 1e6:
+            return str(int(value))
+        return f"{value:g}"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def run_id(params: Mapping[str, Any], keys: Iterable[str] | None = None) -> str:
+    """A deterministic, readable, filesystem-safe id for one run, e.g. ``e4-m3-off_random-seed0``.
+
+    ``keys`` selects and orders the parameters that vary between runs (default: all, sorted).
+    Numbers print compactly (``4.0`` → ``4``, ``0.005`` → ``0.005``); strings get a ``_`` after
+    their short name so ``off_random`` stays readable.
+    """
+    keys = list(keys) if keys is not None else sorted(params)
+    parts = []
+    for key in keys:
+        value = params[key]
+        short = _ID_ABBREV.get(key, key)
+        sep = "_" if isinstance(value, str) or value is None else ""
+        parts.append(f"{short}{sep}{_fmt_value(value)}")
+    rid = "-".join(parts) or "default"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", rid)
+
+
+def expand_grid(grids: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any] | None = None,
+                id_keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Union of Cartesian products: ``{run_id: params}`` for every named grid.
+
+    Each grid maps parameter names to a list of values (a scalar counts as a one-element list).
+    ``fixed`` parameters are added to every run and do not enter the id. Runs that two grids
+    share (same id) appear once, so Table 3's σ sweep and Fig. 4's |E| sweep can overlap freely.
+    ``id_keys`` orders the id (default: the union of the grids' keys, in first-seen order).
+    """
+    fixed = dict(fixed or {})
+    if id_keys is None:
+        seen: dict[str, None] = {}
+        for grid in grids.values():
+            for key in grid:
+                seen.setdefault(key, None)
+        id_keys = list(seen)
+    id_keys = list(id_keys)
+    runs: dict[str, dict[str, Any]] = {}
+    for name, grid in grids.items():
+        missing = [k for k in id_keys if k not in grid]
+        if missing:
+            raise ProfileError(f"grid '{name}' does not set {missing} (every grid must set {id_keys})")
+        axes = [(k, v if isinstance(v, list | tuple) else [v]) for k, v in grid.items()]
+        for combo in itertools.product(*(values for _, values in axes)):
+            params = {**fixed, **dict(zip((k for k, _ in axes), combo))}
+            rid = run_id(params, id_keys)
+            if rid in runs and runs[rid] != params:
+                raise ProfileError(f"run id {rid} names two different runs: {runs[rid]} and {params}")
+            runs[rid] = params
+    return runs

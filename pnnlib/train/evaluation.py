@@ -1,0 +1,122 @@
+"""Evaluation of a trained network: accuracy and loss over repeated DSTD draws, spike-time
+histograms, all from generators seeded by the run's seed and the evaluation's name."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from pnnlib.nn import networks
+from pnnlib.train.config import TrainConfig
+from pnnlib.train.losses import cost, last_t_max, predict
+from pnnlib.train.models import flat_input
+
+__all__ = ["derived_seed", "eval_batch", "eval_rng", "evaluate", "spike_histograms"]
+
+
+def eval_batch(cfg: TrainConfig, device: torch.device) -> int:
+    """Evaluation batch size: ``cfg.eval_batch``, else 1000 on CUDA and 100 on the CPU."""
+    if cfg.eval_batch is not None:
+        return cfg.eval_batch
+    return 1000 if device.type == "cuda" else 100
+
+
+def derived_seed(seed: int, name: str) -> int:
+    """A 63-bit seed from a run's seed and a name, the same in every process and on every machine."""
+    digest = hashlib.sha256(f"{int(seed)}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+@contextlib.contextmanager
+def eval_rng(seed: int, name: str, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Draw the DSTD offsets and spike noise of an evaluation from a generator seeded by
+    ``(seed, name)``; the global RNG state is restored on exit.
+
+    So an evaluation gives the same numbers however often, and in whatever order, it runs, and
+    evaluating during training does not change the training's own random draws.
+    """
+    dev = torch.device(device)
+    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(derived_seed(seed, name))
+        yield
+
+
+@torch.no_grad()
+def evaluate(
+    model: networks.SpikeNetwork,
+    t: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    n_classes: int,
+    n_eval: int = 1,
+    key: str = "eval",
+) -> dict[str, Any]:
+    """Test loss (full cost) and accuracy in eval mode, repeated ``n_eval`` times (fresh DSTD
+    offsets and noise each time, all drawn by :func:`eval_rng` from ``cfg.seed`` and ``key``:
+    the same call gives the same numbers).
+
+    Returns ``{"acc": mean, "acc_std", "accs": [...], "loss": mean, "loss_std"}`` (accuracy as a
+    fraction; std with ``ddof=0``, 0 for a single evaluation).
+    """
+    with eval_rng(cfg.seed, key, t.device):
+        return _evaluate(model, t, y, cfg, n_classes, n_eval)
+
+
+def _evaluate(model: networks.SpikeNetwork, t: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, n_classes: int,
+              n_eval: int) -> dict[str, Any]:
+    was_training = model.training
+    model.eval()
+    batch = eval_batch(cfg, t.device)
+    accs, losses = [], []
+    for _ in range(n_eval):
+        correct, loss_sum = 0, 0.0
+        for i in range(0, len(y), batch):
+            xb, yb = t[i : i + batch], y[i : i + batch]
+            c, t_out, _ = cost(model, xb.flatten(1) if flat_input(cfg) else xb, yb, cfg, n_classes)
+            loss_sum += float(c) * len(yb)
+            correct += int((predict(t_out, n_classes) == yb).sum())
+        accs.append(correct / len(y))
+        losses.append(loss_sum / len(y))
+    model.train(was_training)
+    return {
+        "acc": float(np.mean(accs)), "acc_std": float(np.std(accs)), "accs": accs,
+        "loss": float(np.mean(losses)), "loss_std": float(np.std(losses)),
+    }
+
+
+@torch.no_grad()
+def spike_histograms(
+    model: networks.SpikeNetwork,
+    t: torch.Tensor,
+    batch: int = 100,
+    edges: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-layer histograms of output spike times in eval mode (paper Fig. 4d).
+
+    ``edges`` default: 0.01-wide bins on [−0.05, t_max + 0.05] (t_max = 1 for RC-Spike; noise
+    moves times slightly outside [0, t_max]); times outside the edges are counted in
+    ``below{k}`` / ``above{k}`` (``+inf`` = above). Returns
+    ``{"edges", "layer1", "below1", "above1", …}`` (layers numbered from 1).
+    """
+    if edges is None:
+        t_max = last_t_max(model)
+        edges = np.linspace(-0.05, t_max + 0.05, round(100 * t_max) + 11)
+    was_training = model.training
+    model.eval()
+    out: dict[str, np.ndarray] = {"edges": edges}
+    for i in range(0, len(t), batch):
+        for k, tk in enumerate(model.forward_all(t[i : i + batch]), 1):
+            v = tk.flatten().double().cpu().numpy()
+            counts, _ = np.histogram(v, edges)
+            for key, val in ((f"layer{k}", counts), (f"below{k}", np.array(int((v < edges[0]).sum()))),
+                             (f"above{k}", np.array(int((v > edges[-1]).sum())))):
+                out[key] = out[key] + val if key in out else val
+    model.train(was_training)
+    return out
+
