@@ -8,8 +8,8 @@ write removes its temporary file; a full disk is reported as such, naming the fi
 * :func:`atomic_path` — the context manager under everything else;
 * :func:`write_text_atomic`, :func:`write_json_atomic`, :func:`torch_save_atomic` — the usual
   cases; :func:`read_json` reads what :func:`write_json_atomic` wrote;
-* :func:`json_ready` — a nested structure made strict-JSON-ready (numpy/torch values, non-finite
-  floats as ``null``).
+* :func:`json_ready` — a nested structure made strict-JSON-ready (numpy/torch values, paths,
+  non-finite floats as ``null``).
 
 Only the standard library is imported at module level (torch lazily, by :func:`torch_save_atomic`).
 """
@@ -85,22 +85,10 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-def _json_default(obj: Any) -> Any:
-    """Serialise numpy/torch scalars and arrays, and paths."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically; create parent folders.
-
-    numpy/torch scalars and arrays become numbers and lists; NaN/inf are written as JSON
-    ``NaN``/``Infinity`` (Python's ``json`` reads them back).
-    """
-    return write_text_atomic(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+    """Write ``obj`` as strict JSON to ``path`` atomically (:func:`json_ready` first: numpy/torch
+    values become numbers and lists, paths strings, NaN/inf ``null``); create parent folders."""
+    return write_text_atomic(path, json.dumps(json_ready(obj), indent=indent, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -127,6 +115,8 @@ def json_ready(x: Any) -> Any:
         return [json_ready(v) for v in x]
     if hasattr(x, "tolist"):
         return json_ready(x.tolist())
+    if isinstance(x, os.PathLike):
+        return os.fspath(x)
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     return x

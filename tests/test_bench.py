@@ -21,11 +21,11 @@ from pnnlib.bench import (
     ratios,
     saved_tensor_bytes,
     trajectories,
-    write_json_atomic,
 )
 from pnnlib.bench.__main__ import main
 from pnnlib.bench.harness import format_table, resolve_device, run_child
 from pnnlib.bench.memory import MEASURE_ENV
+from pnnlib.io import write_json_atomic
 
 TINY = {"n_out": 8, "n_samples": 12, "batch_size": 6, "repeats": 1, "device": "cpu"}
 

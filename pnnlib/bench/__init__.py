@@ -29,7 +29,7 @@ from pnnlib.bench.dstd_efficiency import (
     trajectory_summary,
 )
 from pnnlib.bench.fit import fit_loglog_slope, loglog_line
-from pnnlib.bench.harness import resolve_device, write_json_atomic
+from pnnlib.bench.harness import resolve_device
 from pnnlib.bench.memory import cuda_peak_bytes, saved_tensor_bytes
 
 __all__ = [
@@ -50,6 +50,5 @@ __all__ = [
     "summary",
     "trajectories",
     "trajectory_summary",
-    "write_json_atomic",
     "write_table",
 ]

@@ -32,7 +32,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pnnlib.bench.harness import add_common_arguments, resolve_device, standalone_main, write_json_atomic
+from pnnlib.bench.harness import add_common_arguments, resolve_device, standalone_main
+from pnnlib.io import write_json_atomic
 from pnnlib.nn.layers import RCSpikeConv2d
 from pnnlib.nn.networks import SpikeNetwork, vgg7
 from pnnlib.train import TrainConfig, cost

