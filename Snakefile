@@ -37,6 +37,8 @@ configfile: "config/config.yaml"
 
 # Validated settings: config.yaml + --config + config/profiles/<profile>.yaml (fails naming the key).
 P = pipeline.load_profile(config, root=workflow.basedir)
+# The paper profile's settings: which runs are paper scale, and the archive's paper-scale evidence.
+PAPER = P if P["profile"] == "paper" else pipeline.load_profile({**config, "profile": "paper"}, root=workflow.basedir)
 RESULTS = P["results_dir"]
 FIGURES = P["figures_dir"]
 TABLES = f"{FIGURES}/tables"
@@ -77,6 +79,10 @@ STAGE_NOTEBOOKS = {
 }
 MISSING = {s: [nb for nb in nbs if not Path(nb).exists()] for s, nbs in STAGE_NOTEBOOKS.items()}
 
+
+include: "rules/common.smk"
+
+
 for stage in STAGE_NOTEBOOKS:
     if not MISSING[stage]:
 
@@ -92,6 +98,7 @@ if workflow.is_main_process:
 
 localrules:
     all,
+    paper_plan,
     report,
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "atomic_path",
     "json_ready",
     "read_json",
+    "sha256_file",
     "torch_save_atomic",
     "write_json_atomic",
     "write_text_atomic",
@@ -104,6 +106,15 @@ def torch_save_atomic(path: str | os.PathLike, obj: Any) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def json_ready(x: Any) -> Any:

@@ -19,8 +19,8 @@ CIRCUIT_TABLES = [f"{TABLES}/table2.csv", f"{TABLES}/table2.md"]
 STAGES["circuit"] = {
     "title": "Circuit validation: ANN-to-IMC vs PNN-to-IMC against ngspice (sky130)",
     "items": {**CIRCUIT_FIG_FILES, "table2": CIRCUIT_TABLES},
-    "values": [f"{CIRCUIT}/validation.json"],
-    "outputs": [f"{CIRCUIT}/validation.json", f"{CIRCUIT}/validation.npz"]
+    "values": [f"{CIRCUIT}/record.json"],
+    "outputs": [f"{CIRCUIT}/validation.json", f"{CIRCUIT}/validation.npz", f"{CIRCUIT}/record.json"]
     + [f for files in CIRCUIT_FIG_FILES.values() for f in files]
     + CIRCUIT_TABLES,
 }
@@ -61,6 +61,7 @@ rule circuit_figures:
         characterisation=f"{DEVICES}/characterisation.json",
     output:
         notebook=f"{CIRCUIT}/figures.ipynb",
+        record=f"{CIRCUIT}/record.json",
         figures=[f for files in CIRCUIT_FIG_FILES.values() for f in files],
         tables=CIRCUIT_TABLES,
     params:

@@ -11,26 +11,12 @@ notebooks/run_train.ipynb execution per run, in <results>/cnn/<family>/<run-id>/
 * fig13_test_time_m.ipynb      — Fig. 13 (accuracy vs test-time M of trained MLP/VGG7/TTFS runs).
 """
 
-from pnnlib.experiments.cnn import FAMILIES, rc_cnn_grids, sigma_grids, ttfs_grids
-from pnnlib.experiments import ID_KEYS
+from pnnlib.experiments import cnn as cnn_exp
 
 CNN = f"{RESULTS}/cnn"
 CNN_P = P["cnn"]
-CNN_GRID_FUNCTIONS = {
-    "vgg7_cifar10": rc_cnn_grids,
-    "vgg7x2_cifar10": sigma_grids,
-    "vgg7_fmnist": sigma_grids,
-    "ttfs_cnn_fmnist": ttfs_grids,
-}
-# family -> {run id: run_train.ipynb parameters}
-CNN_RUNS = {
-    family: pipeline.expand_grid(
-        CNN_GRID_FUNCTIONS[family](**spec["grid"]),
-        fixed={**FAMILIES[family], **spec["train"]},
-        id_keys=ID_KEYS,
-    )
-    for family, spec in CNN_P["families"].items()
-}
+# family -> {run id: TrainConfig}, planned in the library (checks included)
+CNN_RUNS = cnn_exp.plan(CNN_P)
 CNN_GRID = {family: spec["grid"] for family, spec in CNN_P["families"].items()}
 SIGMA_FAMILIES = ["vgg7_fmnist", "vgg7_cifar10", "vgg7x2_cifar10"]
 
@@ -48,7 +34,7 @@ if {CNN_GRID[f]["sigma_m"] for f in SIGMA_FAMILIES} != {CNN_GRID["vgg7_fmnist"][
 # Fig. 13: trained runs named by stage (mlp or a CNN family) and run id -> run directories.
 FIG13_MODELS = []
 for model in CNN_P["fig13"]["models"]:
-    runs = MLP_RUNS if model["stage"] == "mlp" and "mlp" in STAGES else CNN_RUNS.get(model["stage"], {})
+    runs = MLP_PLAN if model["stage"] == "mlp" and "mlp" in STAGES else CNN_RUNS.get(model["stage"], {})
     if model["run"] not in runs:
         raise pipeline.ProfileError(
             f"cnn.fig13.models: no run {model['run']} in stage {model['stage']} of this profile "
@@ -88,7 +74,9 @@ rule cnn_run:
         hist=f"{CNN}/{{family}}/{{run}}/spike_hist.npz",
     params:
         nb=lambda wc: pipeline.nb_params_json(
-            "notebooks/run_train.ipynb", CNN_RUNS[wc.family][wc.run], out_dir=f"{CNN}/{wc.family}/{wc.run}"
+            "notebooks/run_train.ipynb", {}, config=CNN_RUNS[wc.family][wc.run].to_dict(),
+            out_dir=f"{CNN}/{wc.family}/{wc.run}", archive_profile=P["profile"], stage=f"cnn/{wc.family}",
+            recompute=RECOMPUTE,
         ),
         run_dir=lambda wc: f"{CNN}/{wc.family}/{wc.run}",
         resumable="epochs,num_threads,progress",

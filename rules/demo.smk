@@ -6,8 +6,8 @@ DEMO = f"{RESULTS}/demo"
 STAGES["demo"] = {
     "title": "Foundation demo: DSTD vs exact on real Fashion-MNIST (untrained MLP)",
     "items": {},
-    "values": [f"{DEMO}/metrics.json"],
-    "outputs": [f"{DEMO}/metrics.json", f"{DEMO}/demo_agreement.png"],
+    "values": [f"{DEMO}/record.json"],
+    "outputs": [f"{DEMO}/metrics.json", f"{DEMO}/record.json", f"{DEMO}/demo_agreement.png"],
 }
 
 
@@ -17,6 +17,7 @@ rule demo:
     output:
         notebook=f"{DEMO}/notebook.ipynb",
         metrics=f"{DEMO}/metrics.json",
+        record=f"{DEMO}/record.json",
         figure=f"{DEMO}/demo_agreement.png",
     params:
         nb=pipeline.nb_params_json("notebooks/demo.ipynb", P["demo"], out_dir=DEMO),

@@ -14,9 +14,9 @@ STAGES["devices"] = {
         **{item: [f"{FIGURES}/{name}.pdf", f"{FIGURES}/{name}.png"] for item, name in DEVICE_FIGS.items()},
         "table2": [f"{DEVICES}/characterisation.json"],
     },
-    "values": [f"{DEVICES}/characterisation.json"],
+    "values": [f"{DEVICES}/record.json"],
     "outputs": [f"{FIGURES}/{name}.{ext}" for name in DEVICE_FIGS.values() for ext in ("pdf", "png")]
-    + [f"{DEVICES}/characterisation.json", f"{DEVICES}/id_vg_v0.csv"],
+    + [f"{DEVICES}/characterisation.json", f"{DEVICES}/id_vg_v0.csv", f"{DEVICES}/record.json"],
 }
 
 
@@ -27,6 +27,7 @@ rule devices:
         notebook=f"{DEVICES}/notebook.ipynb",
         characterisation=f"{DEVICES}/characterisation.json",
         id_vg=f"{DEVICES}/id_vg_v0.csv",
+        record=f"{DEVICES}/record.json",
         figures=[f"{FIGURES}/{name}.{ext}" for name in DEVICE_FIGS.values() for ext in ("pdf", "png")],
     params:
         nb=pipeline.nb_params_json("notebooks/fig_devices.ipynb", P["devices"], out_dir=DEVICES, fig_dir=FIGURES),

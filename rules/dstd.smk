@@ -15,8 +15,8 @@ STAGES["dstd"] = {
         "fig3": [f"{FIGURES}/{f}.{ext}" for f in FIG3_FIGS for ext in ("pdf", "png")],
         "table1": TABLE1,
     },
-    "values": [f"{DSTD}/fig2.json", f"{DSTD}/fig3.json"],
-    "outputs": [f"{FIGURES}/fig2.pdf", f"{FIGURES}/fig2.png", f"{DSTD}/fig2.json", f"{DSTD}/fig3.json"]
+    "values": [f"{DSTD}/fig2_record.json", f"{DSTD}/fig3_record.json"],
+    "outputs": [f"{FIGURES}/fig2.pdf", f"{FIGURES}/fig2.png", f"{DSTD}/fig2_record.json", f"{DSTD}/fig3_record.json"]
     + [f"{FIGURES}/{f}.{ext}" for f in FIG3_FIGS for ext in ("pdf", "png")]
     + TABLE1,
 }
@@ -29,6 +29,7 @@ rule dstd_fig2:
     output:
         notebook=f"{DSTD}/fig2/notebook.ipynb",
         numbers=f"{DSTD}/fig2.json",
+        record=f"{DSTD}/fig2_record.json",
         figures=[f"{FIGURES}/fig2.pdf", f"{FIGURES}/fig2.png"],
     params:
         nb=pipeline.nb_params_json(
@@ -50,6 +51,7 @@ rule dstd_fig3:
     output:
         notebook=f"{DSTD}/fig3/notebook.ipynb",
         numbers=f"{DSTD}/fig3.json",
+        record=f"{DSTD}/fig3_record.json",
         figures=[f"{FIGURES}/{f}.{ext}" for f in FIG3_FIGS for ext in ("pdf", "png")],
         tables=TABLE1,
     params:

@@ -1,11 +1,11 @@
 """figures/REPORT.md: per paper figure and table, the files made, the profile, and paper value
-vs reproduced value (pnnlib/pipeline/report.py). Included last: it reads what every stage registered."""
+vs reproduced value and every claim as a verdict (pnnlib/pipeline/report.py). Included last: it reads what every stage registered."""
 
 import json
 import sys
 
 REPORT_JOB = f"{sys.executable} -m pnnlib.pipeline.report" + (
-    " --paper-values {input.paper_values} --manifest {params.manifest:q} --out {output} > {log} 2>&1"
+    " --paper-values {input.paper_values:q} --manifest {params.manifest:q} --out {output:q} > {log:q} 2>&1"
 )
 
 REPORT_MANIFEST = {
@@ -14,6 +14,7 @@ REPORT_MANIFEST = {
     "results_dir": RESULTS,
     "figures_dir": FIGURES,
     "stages": STAGES,
+    "paper_plan": PAPER_PLAN,
 }
 
 
@@ -23,6 +24,7 @@ rule report:
         code="pnnlib/pipeline/report.py",
         made=[f for stage in STAGES.values() for f in stage["outputs"]],
         values=[f for stage in STAGES.values() for f in stage["values"]],
+        paper_plan=PAPER_PLAN,
     output:
         f"{FIGURES}/REPORT.md",
     params:

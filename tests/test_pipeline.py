@@ -129,32 +129,6 @@ def test_notebook_parameters_and_strict_params(tmp_path: Path) -> None:
         pipeline.run_notebook(nb, tmp_path / "out.ipynb", {"typo": 1})
 
 
-def test_report_compares_paper_and_reproduced(tmp_path: Path) -> None:
-    paper_values = yaml.safe_load((ROOT / "config/paper_values.yaml").read_text())
-    (tmp_path / "res").mkdir()
-    (tmp_path / "res" / "v.json").write_text(json.dumps({
-        "reproduced": {"fig3.slope_vs_m": {"mean": -1.9, "std": 0.05, "n": 3},
-                       "fig4.max_drop_at_e1": 0.6},
-        "stage_numbers": {"wall time (s)": 12.5},
-    }))
-    (tmp_path / "fig").mkdir()
-    (tmp_path / "fig" / "fig3.pdf").write_text("")
-    manifest = {"profile": "smoke", "profile_file": "config/profiles/smoke.yaml", "results_dir": "res",
-                "figures_dir": "fig",
-                "stages": {"dstd": {"title": "DSTD", "items": {"fig3": ["fig/fig3.pdf"]}, "values": ["res/v.json"],
-                                    "outputs": ["fig/fig3.pdf"]}}}
-    text = report.build_report(paper_values, manifest, tmp_path, Path("fig/REPORT.md"))
-    assert "| Fig. 3 |" in text and "reproduced (1 file)" in text
-    assert "-1.9 ± 0.05 (n = 3)" in text and "+0.1 (+5 %)" in text
-    assert "✓" in text  # 0.6 ≤ 1 point
-    assert "[`fig3.pdf`](fig3.pdf)" in text
-    assert "Fig. 7" in text.split("## Not yet reproduced")[1]
-    assert "wall time (s)" in text
-    # every paper item appears in the overview
-    for item in paper_values["items"]:
-        assert f"| {report._label(item)} |" in text
-
-
 def test_paper_values_are_cited_and_well_formed() -> None:
     paper_values = yaml.safe_load((ROOT / "config/paper_values.yaml").read_text())
     items = paper_values["items"]

@@ -258,3 +258,23 @@ def test_auto_device_falls_back_to_cpu_with_a_warning_and_explicit_cuda_fails(ca
     assert "no CUDA device" in caplog.text
     with pytest.raises(ValueError, match="use device: auto or cpu"):
         resolve_device("cuda:0")
+
+
+def test_an_evaluation_run_twice_gives_identical_numbers(tmp_path) -> None:
+    """Offsets and noise of every evaluation come from (run seed, evaluation name): a rerun of the
+    final evaluation, of an ANN curve or of a scaled-ANN search reproduces every number."""
+    from pnnlib.experiments.baselines import ann_curve, scaled_ann_curve
+
+    cfg = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, epochs=1, batch=50, e_pos=100.0, steps=4,
+                      eval_steps=4, n_eval=3, sigma=0.05, hist_samples=10, device="cpu", progress=False)
+    metrics = train.train(cfg, tmp_path / "run")
+    model, cfg2 = train.load_model(tmp_path / "run")
+    from pnnlib.data import load_dataset
+
+    d = load_dataset("iris")
+    again = train.evaluate(model, d.test_t, d.test_y, cfg2, 3, n_eval=3, key="final")
+    assert again["accs"] == metrics["final"]["accs"]
+    assert len(set(again["accs"])) > 1 or again["loss_std"] > 0  # the evaluations do draw fresh noise
+    assert ann_curve(tmp_path / "run", [1.0, 2.0], 3) == ann_curve(tmp_path / "run", [1.0, 2.0], 3)
+    assert scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2) == \
+        scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2)

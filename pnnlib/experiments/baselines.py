@@ -20,7 +20,7 @@ from pnnlib import data as data_mod
 from pnnlib.nn import SpikeNetwork, SpikingLayer
 from pnnlib.train import TrainConfig, evaluate, load_model, resolve_device
 
-__all__ = ["ann_curve", "grid_search_scaling", "scale_weights", "scaled_ann_curve"]
+__all__ = ["ann_baselines", "ann_curve", "grid_search_scaling", "scale_weights", "scaled_ann_curve"]
 
 
 @contextlib.contextmanager
@@ -81,9 +81,9 @@ def grid_search_scaling(
 
 
 def _eval_at(model: SpikeNetwork, cfg: TrainConfig, t: torch.Tensor, y: torch.Tensor, n_classes: int,
-             e: float, n_eval: int) -> dict[str, Any]:
+             e: float, n_eval: int, key: str) -> dict[str, Any]:
     model.set_reversal(e)
-    return evaluate(model, t, y, cfg, n_classes, n_eval=n_eval)
+    return evaluate(model, t, y, cfg, n_classes, n_eval=n_eval, key=key)
 
 
 def _data_for(cfg: TrainConfig, search_samples: int, device: torch.device):
@@ -102,17 +102,18 @@ def ann_curve(run_dir: str | Path, e_values: Sequence[float], n_eval: int = 5,
               device: str = "auto") -> list[dict[str, Any]]:
     """Test accuracy of a trained network (the "ANN": trained at |E| = 100) at each test |E|.
 
-    Returns ``[{"e": |E|, "acc": mean, "acc_std": std}, …]`` on the run's test set, with the run's
-    evaluation settings (``eval_steps``, ``eval_offset``, ``sigma``). ``device``: ``"auto"`` = CUDA
-    when available.
+    Returns ``[{"e": |E|, "acc": mean, "acc_std": std, "accs": [...]}, …]`` on the run's test set,
+    with the run's evaluation settings (``eval_steps``, ``eval_offset``, ``sigma``); the offsets and
+    noise of each evaluation are seeded by the run's seed and the test |E|, so a rerun gives the
+    same numbers. ``device``: ``"auto"`` = CUDA when available.
     """
     dev = resolve_device(device)
     model, cfg = load_model(run_dir, dev)
     test_t, test_y, _, _, n_classes = _data_for(cfg, 1, dev)
     out = []
     for e in e_values:
-        ev = _eval_at(model, cfg, test_t, test_y, n_classes, float(e), n_eval)
-        out.append({"e": float(e), "acc": ev["acc"], "acc_std": ev["acc_std"]})
+        ev = _eval_at(model, cfg, test_t, test_y, n_classes, float(e), n_eval, f"ann/e={float(e):g}")
+        out.append({"e": float(e), "acc": ev["acc"], "acc_std": ev["acc_std"], "accs": ev["accs"]})
     return out
 
 
@@ -129,7 +130,9 @@ def scaled_ann_curve(
     :func:`grid_search_scaling` maximising the accuracy on ``search_samples`` stratified
     **training** images (one evaluation per grid point), then report the test accuracy with it.
 
-    Returns ``[{"e", "acc", "acc_std", "alpha_pos", "alpha_neg", "search_acc", "landscape"}, …]``
+    Every grid point is evaluated with the same seeded draws (the search compares weights, not
+    noise). Returns ``[{"e", "acc", "acc_std", "accs", "alpha_pos", "alpha_neg", "search_acc",
+    "landscape"}, …]``
     (``landscape``: nested lists of search accuracies, as in :func:`grid_search_scaling`).
     [inferred] The paper does not say on which data the scaling was chosen; choosing it on
     training data keeps the test set unseen.
@@ -143,11 +146,89 @@ def scaled_ann_curve(
 
         def objective(a_pos: float, a_neg: float, e: float = e) -> float:
             with scale_weights(model, a_pos, a_neg):
-                return _eval_at(model, cfg, s_t, s_y, n_classes, e, 1)["acc"]
+                return _eval_at(model, cfg, s_t, s_y, n_classes, e, 1, f"scaled-search/e={e:g}")["acc"]
 
         (a_pos, a_neg, s_acc), land = grid_search_scaling(objective, alphas_pos, alphas_neg)
         with scale_weights(model, a_pos, a_neg):
-            ev = _eval_at(model, cfg, test_t, test_y, n_classes, e, n_eval)
-        out.append({"e": e, "acc": ev["acc"], "acc_std": ev["acc_std"], "alpha_pos": a_pos, "alpha_neg": a_neg,
-                    "search_acc": s_acc, "landscape": land.tolist()})
+            ev = _eval_at(model, cfg, test_t, test_y, n_classes, e, n_eval, f"scaled/e={e:g}")
+        out.append({"e": e, "acc": ev["acc"], "acc_std": ev["acc_std"], "accs": ev["accs"], "alpha_pos": a_pos,
+                    "alpha_neg": a_neg, "search_acc": s_acc, "landscape": land.tolist()})
     return out
+
+
+def ann_baselines(run_dirs: Sequence[str | Path], e_values: Sequence[float], alphas: Sequence[float],
+                  search_samples: int, n_eval: int, device: str = "auto") -> dict[str, Any]:
+    """The ANN baselines of an accuracy-vs-|E| panel (paper Figs. 4f, 5d, 10e, 14): each ANN run
+    (trained at |E| = 100, or 31.6 for TTFS) tested at every |E| of ``e_values`` (:func:`ann_curve`)
+    and with the weight scaling chosen on ``search_samples`` training images over the (α⁺, α⁻)
+    grid ``alphas``² (:func:`scaled_ann_curve`).
+
+    Returns ``{"per_seed": {seed: {"ann": curve, "scaled": curve}}, "ann": mean curve, "scaled":
+    mean curve}``; the mean curves carry the std over seeds (or, with one seed, over its
+    evaluations) as ``acc_std`` and the number of seeds as ``n``.
+    """
+    per_seed: dict[int, dict[str, Any]] = {}
+    for run in run_dirs:
+        seed = int(TrainConfig.from_yaml(Path(run) / "config.yaml").seed)
+        per_seed[seed] = {"run": str(run), "ann": ann_curve(run, e_values, n_eval, device),
+                          "scaled": scaled_ann_curve(run, e_values, alphas, alphas, search_samples, n_eval, device)}
+
+    def mean(kind: str) -> list[dict[str, Any]]:
+        out = []
+        for points in zip(*(v[kind] for v in per_seed.values())):
+            accs = [p["acc"] for p in points]
+            std = float(np.std(accs)) if len(accs) > 1 else points[0]["acc_std"]
+            out.append({"e": points[0]["e"], "acc": float(np.mean(accs)), "acc_std": std, "n": len(accs)})
+        return out
+
+    return {"per_seed": per_seed, "ann": mean("ann"), "scaled": mean("scaled")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pnnlib.experiments.baselines``: the ANN baselines of trained runs as a JSON file
+    (a derived-data rule of the pipeline), restored from the archive when it holds the same."""
+    import argparse
+    import logging
+
+    from pnnlib.pipeline.archive import restore_or_compute
+
+    p = argparse.ArgumentParser(prog="python -m pnnlib.experiments.baselines", description=main.__doc__.split("\n")[0])
+    p.add_argument("--runs", nargs="+", required=True, type=Path, help="ANN run directories (one per seed)")
+    p.add_argument("--e", nargs="+", required=True, type=float, help="test |E| values")
+    p.add_argument("--alphas", nargs="+", required=True, type=float, help="(α⁺, α⁻) grid")
+    p.add_argument("--search-samples", type=int, required=True)
+    p.add_argument("--n-eval", type=int, required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--archive", nargs=2, metavar=("PROFILE", "STAGE"), default=None,
+                   help="take the result from (and store it in) archive/PROFILE/STAGE/derived/")
+    p.add_argument("--recompute", action="store_true", help="ignore an archived result")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from pnnlib.io import sha256_file
+    from pnnlib.pipeline.archive import config_hash
+
+    runs = sorted(args.runs)
+    inputs = {"runs": [{"id": r.name, "config_hash": config_hash(TrainConfig.from_yaml(r / "config.yaml")),
+                        "weights_sha256": sha256_file(r / "weights.pt")} for r in runs],
+              "e": args.e, "alphas": args.alphas, "search_samples": args.search_samples, "n_eval": args.n_eval}
+
+    def compute() -> dict[str, Any]:
+        return ann_baselines(runs, args.e, args.alphas, args.search_samples, args.n_eval, args.device)
+
+    if args.archive:
+        restore_or_compute(args.out, inputs, compute, profile=args.archive[0], stage=args.archive[1],
+                           recompute=args.recompute, archive=True)
+    else:
+        from pnnlib.io import write_json_atomic
+        from pnnlib.pipeline.archive import inputs_hash
+
+        write_json_atomic(args.out, {"inputs_hash": inputs_hash(inputs), "inputs": inputs, "result": compute()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -426,3 +426,76 @@ def ann_baselines(
     if cache is not None:
         write_json_atomic(Path(cache), json.loads(json.dumps(res, default=float)))
     return res
+
+
+# --------------------------------------------------------------------------- the stage's plan
+
+SIGMA_FAMILIES = ("vgg7_fmnist", "vgg7_cifar10", "vgg7x2_cifar10")
+"""The families whose σ_spike × |E| grids make Figs. 11b, 12 and the Table 3 CNN rows."""
+
+ITEM_GRIDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fig5": (("vgg7_cifar10", "curves"), ("vgg7_cifar10", "m_sweep"), ("vgg7_cifar10", "e_sweep")),
+    "fig10": (("ttfs_cnn_fmnist", "m_sweep"), ("ttfs_cnn_fmnist", "e_sweep")),
+    "fig11": (("vgg7_fmnist", "sigma_sweep"),),
+    "fig12": (("vgg7_cifar10", "sigma_sweep"), ("vgg7x2_cifar10", "sigma_sweep")),
+    "table3": tuple((f, "sigma_sweep") for f in SIGMA_FAMILIES),
+}
+"""Paper figure/table → the (family, grid) pairs whose runs it rests on."""
+
+
+def check_section(section: Mapping[str, Any], mlp_runs: Mapping[str, Any] | None = None) -> None:
+    """Cross-key checks of a profile's ``cnn`` section (raise
+    :class:`~pnnlib.pipeline.profiles.ProfileError` naming the keys); ``mlp_runs`` are the MLP
+    stage's run ids, which Fig. 13 may name."""
+    from pnnlib.pipeline.profiles import ProfileError
+
+    grids = {family: spec["grid"] for family, spec in section["families"].items()}
+    for family, fig in (("vgg7_cifar10", "fig5"), ("ttfs_cnn_fmnist", "fig10")):
+        if family not in grids:
+            continue
+        ann_e = section[fig]["ann_e"]
+        if ann_e not in grids[family]["e_sweep"] or not any(e < ann_e for e in grids[family]["e_sweep"]):
+            raise ProfileError(f"cnn.{fig}.ann_e must be in cnn.families.{family}.grid.e_sweep, with smaller |E| "
+                               "to test it at")
+    present = [f for f in SIGMA_FAMILIES if f in grids]
+    if present and (len({grids[f]["sigma_m"] for f in present}) > 1
+                    or any(grids[f]["sigmas"] != grids[present[0]]["sigmas"] for f in present)):
+        raise ProfileError(f"cnn.families.{{{','.join(present)}}}.grid: sigmas and sigma_m must agree")
+
+
+def plan(section: Mapping[str, Any]) -> dict[str, dict[str, TrainConfig]]:
+    """``{family: {run_id: TrainConfig}}`` of a profile's ``cnn`` section (per family: ``train``
+    overrides of :data:`FAMILIES`, ``grid`` the arguments of its grid function), after
+    :func:`check_section`. The one place the CNN runs are planned."""
+    check_section(section)
+    return {family: cnn_plan(family, spec["train"], **spec["grid"]) for family, spec in section["families"].items()}
+
+
+def grid_runs(section: Mapping[str, Any], pairs: Sequence[tuple[str, str]]) -> set[str]:
+    """``"<family>/<run id>"`` of the runs in the named (family, grid) pairs of a ``cnn`` section."""
+    out: set[str] = set()
+    for family, grid in pairs:
+        spec = section["families"].get(family)
+        if spec is None:
+            continue
+        named = _GRIDS[family](**spec["grid"])
+        if grid in named:
+            fixed = {**FAMILIES[family], **spec["train"]}
+            out |= {f"{family}/{rid}" for rid in expand_grid({grid: named[grid]}, fixed=fixed, id_keys=ID_KEYS)}
+    return out
+
+
+def fig13_models(section: Mapping[str, Any], stage_runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The Fig. 13 models of a ``cnn`` section, each checked to name a run of the plan
+    (``stage_runs``: ``{"mlp": mlp plan, "<family>": family plan}``); returns ``[{"name", "stage",
+    "run", "paper_m"}]``."""
+    from pnnlib.pipeline.profiles import ProfileError
+
+    out = []
+    for model in section["fig13"]["models"]:
+        runs = stage_runs.get(model["stage"], {})
+        if model["run"] not in runs:
+            raise ProfileError(f"cnn.fig13.models: no run {model['run']} in stage {model['stage']} of this profile "
+                               f"(known: {', '.join(sorted(runs)) or 'none'})")
+        out.append(dict(model))
+    return out

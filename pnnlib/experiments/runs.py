@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import pandas as pd
 
 from pnnlib.train import TrainConfig, train
 
-__all__ = ["find_run", "load_runs", "run_plan"]
+__all__ = ["acc_by_seed", "find_run", "load_runs", "run_plan", "runs_at_chance", "scale_of", "select", "summarise"]
 
 
 def run_plan(plan: Mapping[str, TrainConfig], root: str | Path) -> dict[str, dict[str, Any]]:
@@ -26,7 +26,8 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
     """One row per finished run (``metrics.json`` with status ``done``) below ``root``.
 
     Columns: every config key, ``acc`` / ``acc_std`` (final test accuracy, mean and std over
-    the ``n_eval`` evaluations, as fractions), ``history`` (list of per-epoch dicts) and ``path``.
+    the ``n_eval`` evaluations, as fractions), ``history`` (list of per-epoch dicts), ``path``,
+    ``run_id`` (the run directory's name), ``n_train``, ``n_classes`` and ``config`` (the dict).
     ``where`` filters on config values (e.g. ``model="mlp", dataset="fashion_mnist"``).
     """
     rows = []
@@ -37,8 +38,10 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
         if any(m["config"].get(k) != v for k, v in where.items()):
             continue
         rows.append({**m["config"], "acc": m["final"]["acc"], "acc_std": m["final"]["acc_std"],
-                     "history": m["history"], "path": str(path.parent)})
-    columns = [*TrainConfig().to_dict(), "acc", "acc_std", "history", "path"]
+                     "history": m["history"], "path": str(path.parent), "run_id": path.parent.name,
+                     "n_train": m.get("n_train"), "n_classes": m.get("n_classes"), "config": m["config"]})
+    columns = [*TrainConfig().to_dict(), "acc", "acc_std", "history", "path", "run_id", "n_train", "n_classes",
+               "config"]
     return pd.DataFrame(rows, columns=columns)  # the columns exist even when no run is found
 
 
@@ -54,3 +57,47 @@ def find_run(runs: Any, **where: Any) -> str | None:
         mask &= np.isclose(col.astype(float), float(value)) if isinstance(value, float) else (col == value).to_numpy()
     sel = runs[mask]
     return str(sel.sort_values("seed").iloc[0]["path"]) if len(sel) else None
+
+
+def select(runs: pd.DataFrame, **where: Any) -> pd.DataFrame:
+    """The rows of a run table whose config matches ``where`` (floats compared with a tolerance)."""
+    if runs.empty:
+        return runs
+    mask = np.ones(len(runs), dtype=bool)
+    for key, value in where.items():
+        col = runs[key]
+        mask &= np.isclose(col.astype(float), float(value)) if isinstance(value, float) else (col == value).to_numpy()
+    return runs[mask]
+
+
+def acc_by_seed(runs: pd.DataFrame, **where: Any) -> dict[int, float]:
+    """``{seed: final test accuracy in %}`` of the runs matching ``where``."""
+    sel = select(runs, **where)
+    return {int(r.seed): 100.0 * float(r.acc) for r in sel.itertuples()}
+
+
+def runs_at_chance(runs: pd.DataFrame) -> bool:
+    """Whether any of the runs is at chance (:func:`pnnlib.pipeline.claims.at_chance`)."""
+    from pnnlib.pipeline.claims import at_chance
+
+    return any(at_chance(float(r.acc), int(r.n_classes or 10)) for r in runs.itertuples())
+
+
+def scale_of(runs: pd.DataFrame, paper_hashes: Mapping[str, str], source: str = "") -> Any:
+    """The :class:`~pnnlib.pipeline.record.Scale` of a set of runs: ``paper`` when every run's
+    config hash equals that of the paper profile's run of the same id (``paper_hashes``)."""
+    from pnnlib.pipeline.archive import config_hash
+    from pnnlib.pipeline.record import Scale
+
+    configs = list(runs["config"]) if len(runs) else []
+    paper = bool(configs) and all(paper_hashes.get(r.run_id) == config_hash(c)
+                                  for r, c in zip(runs.itertuples(), configs))
+    return Scale.of_runs(configs, [int(r.n_train or 0) for r in runs.itertuples()], paper, source)
+
+
+def summarise(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (ddof 0) and count of the final accuracy (in %) over seeds, grouped by ``by``."""
+    if runs.empty:
+        return pd.DataFrame(columns=[*by, "mean", "std", "n"])
+    g = runs.assign(pct=100 * runs["acc"]).groupby(list(by))["pct"]
+    return g.agg(mean="mean", std=lambda s: float(np.std(s)), n="count").reset_index()

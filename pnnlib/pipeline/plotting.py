@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from pnnlib.experiments.runs import select, summarise
+
 __all__ = [
     "OFFSET_STYLE",
     "acc_vs_e",
@@ -48,22 +50,15 @@ def save(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
     return out
 
 
-def summarise(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Mean, std (ddof 0) and count of the final accuracy (in %) over seeds, grouped by ``by``."""
-    if runs.empty:
-        return pd.DataFrame(columns=[*by, "mean", "std", "n"])
-    g = runs.assign(pct=100 * runs["acc"]).groupby(list(by))["pct"]
-    return g.agg(mean="mean", std=lambda s: float(np.std(s)), n="count").reset_index()
-
-
-def _select(runs: pd.DataFrame, **where: Any) -> pd.DataFrame:
-    if runs.empty:
-        return runs
-    mask = np.ones(len(runs), dtype=bool)
-    for key, value in where.items():
-        col = runs[key]
-        mask &= np.isclose(col.astype(float), float(value)) if isinstance(value, float) else (col == value)
-    return runs[mask]
+def learning_curve(ax: plt.Axes, history: Sequence[Mapping[str, Any]], train_m: int, test_m: int, title: str) -> None:
+    """One run's training and test accuracy per epoch (a run's summary figure)."""
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label=f"train (M = {train_m})")
+    test = [(h["epoch"], 100 * h["test_acc"]) for h in history if h["test_acc"] is not None]
+    if test:
+        ax.plot(*zip(*test), "s-", label=f"test (M = {test_m})")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
+    ax.legend()
 
 
 def learning_curves(ax: plt.Axes, runs: pd.DataFrame, e: float, m_values: Sequence[int],
@@ -72,7 +67,7 @@ def learning_curves(ax: plt.Axes, runs: pd.DataFrame, e: float, m_values: Sequen
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ci, m in enumerate(m_values):
         for off in offsets:
-            sel = _select(runs, e_pos=float(e), steps=int(m), offset=off)
+            sel = select(runs, e_pos=float(e), steps=int(m), offset=off)
             curves = [[row["test_acc"] for row in h if row["test_acc"] is not None] for h in sel["history"]]
             curves = [c for c in curves if c]
             if not curves:
@@ -118,7 +113,7 @@ def spike_time_histograms(axes: Sequence[plt.Axes], hists: Mapping[float, Mappin
 def acc_vs_m(ax: plt.Axes, runs: pd.DataFrame, e: float, offsets: Sequence[str] = ("random", "fixed")) -> None:
     """Fig. 4e: final test accuracy versus training M at one |E|, per offset mode."""
     for off in offsets:
-        s = summarise(_select(runs, e_pos=float(e), offset=off), ["steps"]).sort_values("steps")
+        s = summarise(select(runs, e_pos=float(e), offset=off), ["steps"]).sort_values("steps")
         if s.empty:
             continue
         ax.errorbar(s["steps"], s["mean"], yerr=s["std"], fmt="o" + OFFSET_STYLE[off], capsize=2, label=off)
@@ -151,7 +146,7 @@ def acc_vs_e(ax: plt.Axes, runs: pd.DataFrame, m: int, ann: Sequence[Mapping[str
              color: str = "C0", label: str = "PNN (trained at |E|)") -> None:
     """Fig. 4f / Fig. 11a: final test accuracy versus |E| at training M (log axis) with a GP band;
     ``ann`` / ``scaled``: ``[{"e", "acc", "acc_std"}]`` of the ANN baselines (green)."""
-    sel = _select(runs, steps=int(m), offset=offset)
+    sel = select(runs, steps=int(m), offset=offset)
     s = summarise(sel, ["e_pos"]).sort_values("e_pos")
     if not s.empty:
         ax.errorbar(s["e_pos"], s["mean"], yerr=s["std"], fmt="o", color=color, capsize=2, ms=4, label=label)
@@ -177,7 +172,7 @@ def sigma_sweep(ax: plt.Axes, runs: pd.DataFrame, m: int, sigmas: Sequence[float
     """Fig. 11a: accuracy versus |E| for each σ_spike (M = ``m``, random offset)."""
     cmap = plt.get_cmap("plasma")
     for i, sig in enumerate(sigmas):
-        sel = _select(runs, sigma=float(sig))
+        sel = select(runs, sigma=float(sig))
         acc_vs_e(ax, sel, m, color=cmap(i / max(len(sigmas), 1)), label=f"σ = {sig:g}")
     ax.set_title(f"accuracy vs |E| per σ_spike (M = {m}, random offset)")
 
@@ -207,7 +202,7 @@ def table3(runs: pd.DataFrame, m: int, sigmas: Sequence[float],
     (best |E|, accuracy %) columns."""
     rows = []
     for sig in sigmas:
-        s = summarise(_select(runs, sigma=float(sig), steps=int(m), offset="random"), ["e_pos"])
+        s = summarise(select(runs, sigma=float(sig), steps=int(m), offset="random"), ["e_pos"])
         row: dict[str, Any] = {"sigma": sig}
         if not s.empty:
             best = s.loc[s["mean"].idxmax()]

@@ -32,7 +32,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Top-level keys of ``config/config.yaml`` (run settings, not experiment settings).
-PROFILE_KEYS_FROM_CONFIG = ("profile", "results_dir", "figures_dir", "kernel", "start_timeout")
+PROFILE_KEYS_FROM_CONFIG = ("profile", "results_dir", "figures_dir", "kernel", "start_timeout", "recompute")
 
 
 class ProfileError(ValueError):

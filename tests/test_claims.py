@@ -1,0 +1,127 @@
+"""Claims as verdicts (pnnlib.pipeline.claims), the reporting contract (pnnlib.pipeline.record)
+and REPORT.md (pnnlib.pipeline.report), on synthetic runs and records."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pnnlib.experiments import mlp
+from pnnlib.pipeline import claims, report
+from pnnlib.pipeline.record import Record, Scale, load_paper_values
+
+PV = load_paper_values()
+GT = claims.ClaimSpec("fig4", "x", "text", "stat", ">", threshold=0.0)
+BAND = claims.ClaimSpec("table3", "y", "text", "stat", "within", band=(-1.0, 1.0))
+
+
+def test_interval_above_is_confirmed_below_is_refuted_straddling_is_inconclusive() -> None:
+    assert claims.verdict(GT, claims.seeds_estimate([2.0, 2.5, 3.0]))[0] == claims.CONFIRMED
+    assert claims.verdict(GT, claims.seeds_estimate([-2.0, -2.5, -3.0]))[0] == claims.REFUTED
+    assert claims.verdict(GT, claims.seeds_estimate([-1.0, 0.5, 2.0]))[0] == claims.INCONCLUSIVE
+    assert claims.verdict(BAND, claims.seeds_estimate([0.1, 0.2, 0.3]))[0] == claims.CONFIRMED
+    assert claims.verdict(BAND, claims.seeds_estimate([3.0, 3.1, 3.2]))[0] == claims.REFUTED
+    assert claims.verdict(BAND, claims.seeds_estimate([0.5, 1.0, 1.5]))[0] == claims.INCONCLUSIVE
+
+
+def test_one_seed_gives_no_interval_and_decides_nothing() -> None:
+    est = claims.seeds_estimate([5.0])
+    assert est.lo is None and est.n == 1
+    v, why = claims.verdict(GT, est)
+    assert v == claims.INCONCLUSIVE and "one seed" in why
+
+
+def test_paired_difference_pairs_by_seed() -> None:
+    est = claims.paired({0: 90.0, 1: 91.0, 2: 92.0, 3: 50.0}, {0: 89.0, 1: 90.0, 2: 91.0})
+    assert est.n == 3 and est.mean == pytest.approx(1.0) and est.lo == pytest.approx(1.0)
+
+
+def _runs(acc: dict[tuple[float, int], float], n_classes: int = 10) -> pd.DataFrame:
+    rows = []
+    for (e, seed), a in acc.items():
+        cfg = {"e_pos": e, "steps": 15, "offset": "random", "sigma": 0.01, "seed": seed, "epochs": 1, "eval_steps": 30,
+               "width": 1.0}
+        rows.append({**cfg, "acc": a, "acc_std": 0.0, "history": [], "path": "", "run_id": f"e{e:g}-seed{seed}",
+                     "n_train": 60000, "n_classes": n_classes, "config": cfg})
+    return pd.DataFrame(rows)
+
+
+def _ann(acc_at_1: dict[int, float]) -> dict[int, dict]:
+    per_seed = {s: {"ann": [{"e": 1.0, "acc": a}], "scaled": [{"e": 1.0, "acc": a + 0.01}]} for s, a in acc_at_1.items()}
+    return {15: {"per_seed": per_seed, "ann": [], "scaled": []}}
+
+
+SETTINGS = {"sigma_main": 0.01, "curve_e": [1.0], "curve_m": [3, 15], "m_sweep_e": [1.0], "e_sweep_m": [15],
+            "sigmas": [0.01], "sigma_m": 10, "ann_e": 100.0, "hist_m": 3, "saturation_tol": 0.3, "alphas": [1.0]}
+
+
+def _pnn_vs_ann(pnn: dict[int, float], ann: dict[int, float], n_classes: int = 10) -> tuple[str, str]:
+    runs = _runs({**{(1.0, s): a for s, a in pnn.items()}, **{(100.0, s): 0.9 for s in pnn}}, n_classes)
+    rec = Record("mlp")
+    mlp.record_stage(rec, runs, _ann(ann), SETTINGS, {})
+    spec = claims.claim_specs(PV)["fig4.pnn_beats_ann_e1"]
+    entry = rec.claims["fig4.pnn_beats_ann_e1"][0]
+    return claims.verdict(spec, claims.Estimate.from_json(entry["estimate"]))
+
+
+def test_synthetic_runs_decide_the_fig4f_claim_either_way() -> None:
+    assert _pnn_vs_ann({0: 0.85, 1: 0.86, 2: 0.855}, {0: 0.70, 1: 0.72, 2: 0.69})[0] == claims.CONFIRMED
+    assert _pnn_vs_ann({0: 0.70, 1: 0.72, 2: 0.69}, {0: 0.85, 1: 0.86, 2: 0.855})[0] == claims.REFUTED
+    assert _pnn_vs_ann({0: 0.85, 1: 0.80, 2: 0.90}, {0: 0.86, 1: 0.81, 2: 0.84})[0] == claims.INCONCLUSIVE
+
+
+def test_a_run_at_chance_cannot_decide_a_claim() -> None:
+    v, why = _pnn_vs_ann({0: 0.11, 1: 0.12, 2: 0.11}, {0: 0.05, 1: 0.04, 2: 0.05})
+    assert v == claims.INCONCLUSIVE and "chance" in why
+
+
+def test_a_mistyped_reporting_key_fails_naming_the_fix() -> None:
+    rec = Record("mlp")
+    with pytest.raises(KeyError, match="did you mean fig7.rmse_pnn"):
+        rec.value("fig7.rmse_pn", 1.0)
+    with pytest.raises(KeyError, match="claim"):
+        rec.claim("fig4.pnn_beats_ann", None)
+    with pytest.raises(TypeError):
+        rec.number("a list", [1, 2])
+
+
+def _manifest(tmp: Path, rec: Record) -> dict:
+    rec.save(tmp / "res" / "record.json")
+    (tmp / "fig").mkdir(exist_ok=True)
+    (tmp / "fig" / "fig4.png").write_text("")
+    return {"profile": "quick", "profile_file": "config/profiles/quick.yaml", "results_dir": "res", "figures_dir": "fig",
+            "stages": {"mlp": {"title": "MLP", "items": {"fig4": ["fig/fig4.png"]}, "values": ["res/record.json"],
+                               "outputs": []}}}
+
+
+def test_report_shows_scale_verdict_and_never_compares_a_reduced_scale_number(tmp_path: Path) -> None:
+    rec = Record("mlp")
+    reduced = Scale("reduced", "reduced scale: 60,000 training images, 1 epochs, 3 seeds, test M = 30")
+    rec.value("fig4.max_drop_at_e1", 4.2, n=3, scale=reduced)
+    rec.claim("fig4.pnn_beats_ann_e1", claims.seeds_estimate([5.0, 6.0, 7.0]), scale=reduced)
+    text = report.build_report(PV, _manifest(tmp_path, rec), tmp_path, Path("fig/REPORT.md"))
+    assert "not comparable (reduced scale)" in text
+    assert "**confirmed** (interval above the threshold)" in text and "+6 [+3.52, +8.48] (n = 3)" in text
+    assert "0 confirmed at paper scale**, 1 confirmed at reduced scale" in text
+    assert "everything" not in text.lower()
+    for item in PV["items"]:
+        assert f"| {report._label(item)} |" in text
+
+
+def test_report_never_claims_everything_reproduced(tmp_path: Path) -> None:
+    rec = Record("mlp")
+    paper = Scale("paper", "paper scale")
+    for key in claims.claim_specs(PV):
+        rec.claim(key, claims.seeds_estimate([100.0, 101.0, 102.0]), scale=paper)
+    text = report.build_report(PV, _manifest(tmp_path, rec), tmp_path, Path("fig/REPORT.md"))
+    assert "everything the paper computes is reproduced" not in text.lower()
+    assert f"Of the paper's {len(claims.claim_specs(PV))} claims" in text
+
+
+def test_stage_tables_render_as_markdown_not_raw_dicts(tmp_path: Path) -> None:
+    rec = Record("mlp")
+    rec.table("t", [{"a": 1.23456789, "b": None}], "cap")
+    text = report.build_report(PV, _manifest(tmp_path, rec), tmp_path, Path("fig/REPORT.md"))
+    assert "| a | b |" in text and "| 1.235 | — |" in text and "{'a'" not in text
+    json.dumps(rec.to_json())
