@@ -48,7 +48,8 @@ def _runs(acc: dict[tuple[float, int], float], n_classes: int = 10) -> pd.DataFr
 
 
 def _ann(acc_at_1: dict[int, float]) -> dict[int, dict]:
-    per_seed = {s: {"ann": [{"e": 1.0, "acc": a}], "scaled": [{"e": 1.0, "acc": a + 0.01}]} for s, a in acc_at_1.items()}
+    per_seed = {s: {"ann": [{"e": 1.0, "acc": a}], "scaled": [{"e": 1.0, "acc": a + 0.01}]}
+                for s, a in acc_at_1.items()}
     return {15: {"per_seed": per_seed, "ann": [], "scaled": []}}
 
 
@@ -90,7 +91,8 @@ def _manifest(tmp: Path, rec: Record) -> dict:
     rec.save(tmp / "res" / "record.json")
     (tmp / "fig").mkdir(exist_ok=True)
     (tmp / "fig" / "fig4.png").write_text("")
-    return {"profile": "quick", "profile_file": "config/profiles/quick.yaml", "results_dir": "res", "figures_dir": "fig",
+    return {"profile": "quick", "profile_file": "config/profiles/quick.yaml", "results_dir": "res",
+            "figures_dir": "fig",
             "stages": {"mlp": {"title": "MLP", "items": {"fig4": ["fig/fig4.png"]}, "values": ["res/record.json"],
                                "outputs": []}}}
 
