@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the README's two commands need, on a fresh machine or an existing one.
-#   1. Debian packages: ngspice, libngspice0-dev (PySpice's shared-library mode needs the .so
-#      link) and dataset-fashion-mnist (real Fashion-MNIST for machines without internet).
+#   1. Debian packages: ngspice (run as a subprocess by pnnlib.circuit) and dataset-fashion-mnist
+#      (real Fashion-MNIST for machines without internet).
 #   2. A virtual environment .venv with pnnlib and its dependencies (pyproject.toml).
 #   3. The Jupyter kernel "pnn-imc" that papermill runs the notebooks with.
 # A second run skips what is already there. Set PNN_SKIP_APT=1 to never call apt-get.
@@ -13,7 +13,6 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 # --- 1. system packages ---------------------------------------------------------------------
 missing=()
 command -v ngspice >/dev/null 2>&1 || missing+=(ngspice)
-ldconfig -p 2>/dev/null | grep -q 'libngspice\.so ' || missing+=(libngspice0-dev)
 if [ -z "${PNN_FMNIST_DIR:-}" ] && [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
   missing+=(dataset-fashion-mnist)
 fi

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pnnlib.pipeline import notebook_parameters
+from pnnlib.pipeline.notebooks import notebook_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -26,13 +27,15 @@ def test_there_are_notebooks() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_stored_without_outputs(path: Path) -> None:
-    nb = json.loads(path.read_text())
-    dirty = [
-        i for i, cell in enumerate(nb["cells"])
-        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
-    ]
-    assert not dirty, (f"{path.name}: code cells {dirty} hold outputs or execution counts; clear them "
-                       "(e.g. `jupyter nbconvert --clear-output --inplace`) before committing")
+    assert not notebook_problems(path)
+
+
+def test_the_check_finds_stored_outputs(tmp_path: Path) -> None:
+    nb = json.loads(NOTEBOOKS[0].read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["outputs"], code["execution_count"] = [{"output_type": "stream", "name": "stdout", "text": "x"}], 1
+    (tmp_path / "dirty.ipynb").write_text(json.dumps(nb))
+    assert any("outputs" in p for p in notebook_problems(tmp_path / "dirty.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

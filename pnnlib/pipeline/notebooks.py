@@ -37,6 +37,7 @@ __all__ = [
     "main",
     "nb_params_json",
     "notebook_parameters",
+    "notebook_problems",
     "notebook_shell",
     "reset_stale_run",
     "run_notebook",
@@ -229,6 +230,25 @@ def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_s
     return cmd + " > {log} 2>&1"
 
 
+def notebook_problems(path: str | os.PathLike) -> list[str]:
+    """Why a notebook may not be committed: outputs or execution counts stored, or no first code
+    cell tagged ``parameters`` (papermill needs it). Empty when it is clean."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        return [f"{path}: not a readable notebook ({err})"]
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    out = []
+    dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count") is not None]
+    if dirty:
+        out.append(f"{path}: code cells {dirty} hold outputs or execution counts; clear them "
+                   "(`jupyter nbconvert --clear-output --inplace`) before committing")
+    if not code or "parameters" not in code[0].get("metadata", {}).get("tags", []):
+        out.append(f"{path}: the first code cell must be tagged 'parameters' (papermill)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pnnlib.pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,7 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     nb.add_argument("--resumable", default="", help="comma-separated keys that may change without a reset")
     nb.add_argument("--clean", action="append", default=[], metavar="GLOB",
                     help="delete files matching GLOB (a notebook's caches) before running")
+    check = sub.add_parser("notebook-check",
+                           help="fail if a notebook holds outputs or lacks a parameters cell (pre-commit)")
+    check.add_argument("notebooks", nargs="*")
     args = parser.parse_args(argv)
+    if args.command == "notebook-check":
+        problems = [p for path in args.notebooks for p in notebook_problems(path)]
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+        return 1 if problems else 0
     import logging
 
     # papermill logs each cell's output at INFO (log_output=True): the job's log shows progress.
