@@ -11,11 +11,18 @@ Everything here runs on small synthetic data in a few seconds; the only stand-in
 
 from __future__ import annotations
 
+import errno
+import gzip
+import hashlib
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
 
+from pnnlib import train
 from pnnlib.core import (
     rcspike_dstd,
     rcspike_dstd_conv2d,
@@ -23,9 +30,37 @@ from pnnlib.core import (
     ttfs_dstd,
     ttfs_exact,
 )
+from pnnlib.data import fmnist
+from pnnlib.io import (
+    DiskFullError,
+    UnreadableFileError,
+    YamlAliasError,
+    atomic_path,
+    torch_save_atomic,
+    write_json_atomic,
+)
 from pnnlib.nn import NeuronSpec
 from pnnlib.nn.layers import RCSpikeLinear
 from pnnlib.nn.networks import mlp, vgg7
+from pnnlib.train import TrainConfig
+from pnnlib.train.__main__ import main as train_main
+
+
+def _fake_fmnist(folder: Path, monkeypatch, n_train: int = 40, n_test: int = 20) -> Path:
+    """A tiny Fashion-MNIST in the original IDX format (gzipped), accepted as the release by
+    setting the MD5 table to its files' MD5s (the loader's code paths are the real ones)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+              "train-labels-idx1-ubyte": np.arange(n_train) % 10,
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+              "t10k-labels-idx1-ubyte": np.arange(n_test) % 10}
+    for stem, a in arrays.items():
+        raw = bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
+        raw += a.astype(np.uint8).tobytes()
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(raw))
+        monkeypatch.setitem(fmnist.FMNIST_MD5, stem, hashlib.md5(raw).hexdigest())
+    return folder
 
 # --------------------------------------------------------------------------- the functional core
 
@@ -135,3 +170,145 @@ def test_nan_network_input_is_an_error_not_a_nan_output() -> None:
 def test_vgg7_rejects_a_width_that_is_not_a_positive_number(width) -> None:
     with pytest.raises(ValueError, match=r"width must be a number in \(0, 1000\)"):
         vgg7(width=width, e_pos=4.0)
+
+
+# --------------------------------------------------------------------------- training runs and checkpoints
+
+IRIS = dict(model="iris_net", dataset="iris", n_outputs=5, e_pos=2.8, steps=4, eval_steps=4, lr=1e-2, batch=50,
+            epochs=1, n_eval=1, eval_every=0, hist_samples=10, progress=False, num_threads=1, device="cpu")
+
+
+class _Payload:
+    """Pickles as "call open(marker, 'w')": unpickling it creates the marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_checkpoint_with_pickle_payload_is_refused_and_not_executed(tmp_path: Path) -> None:
+    run, marker = tmp_path / "run", tmp_path / "payload-ran"
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(IRIS))
+    train_main(["--config", str(tmp_path / "run.yaml"), "--out", str(run)])
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    ck["history"] = _Payload(marker)
+    torch.save(ck, run / "checkpoint.pt")
+    torch.load(run / "checkpoint.pt", weights_only=False)  # the payload is live: loading it runs code
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(UnreadableFileError) as err:  # resume with one more epoch
+        train_main(["--config", str(tmp_path / "run.yaml"), "--out", str(run), "--set", "epochs=2"])
+    assert not marker.exists(), "the checkpoint's code ran"
+    msg = str(err.value)
+    assert str(run / "checkpoint.pt") in msg and "(io.open)" in msg and "refused" in msg
+    assert "Delete checkpoint.pt and rerun" in msg
+    assert "weights_only" not in msg and err.value.__cause__ is None and err.value.__suppress_context__
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x02garbage", b"PK\x03\x04 truncated zip", "half"])
+def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path: Path, content) -> None:
+    train.train(TrainConfig(**IRIS), tmp_path)
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2] if content == "half" else content)
+    with pytest.raises(UnreadableFileError, match=r"checkpoint.pt: it is corrupt, truncated or not a file written "
+                                                  r"by torch.save .*Delete checkpoint.pt and rerun") as err:
+        train.train(TrainConfig(**{**IRIS, "epochs": 2}), tmp_path)
+    assert "weights_only" not in str(err.value)
+    torch.save({"model": {}}, ckpt)  # loads, but is no checkpoint of ours
+    with pytest.raises(UnreadableFileError, match=r"not a checkpoint of pnnlib.train \(missing \['optimizer'"):
+        train.train(TrainConfig(**{**IRIS, "epochs": 2}), tmp_path)
+
+
+def test_resume_with_another_config_is_refused_even_without_config_yaml(tmp_path: Path) -> None:
+    train.train(TrainConfig(**IRIS), tmp_path)
+    changed = TrainConfig(**{**IRIS, "epochs": 2, "lr": 0.02})
+    (tmp_path / "config.yaml").unlink()
+    with pytest.raises(ValueError, match=r"metrics.json records a run with a different config \(lr: 0.01 -> 0.02\)"):
+        train.train(changed, tmp_path)
+    (tmp_path / "metrics.json").unlink()
+    with pytest.raises(ValueError, match=r"checkpoint.pt was written by a run with a different config "
+                                         r"\(lr: 0.01 -> 0.02\)"):
+        train.train(changed, tmp_path)  # before: resumed with the old lr and recorded the new one
+    resumed = train.train(TrainConfig(**{**IRIS, "epochs": 2}), tmp_path)  # epochs may change
+    assert len(resumed["history"]) == 2
+
+
+def test_failed_start_does_not_block_the_corrected_rerun(tmp_path: Path, monkeypatch) -> None:
+    good = _fake_fmnist(tmp_path / "fmnist", monkeypatch)
+    cfg = dict(hidden=[8], steps=2, eval_steps=2, n_eval=1, epochs=1, batch=10, hist_samples=5, progress=False,
+               num_threads=1, eval_every=0)
+    run = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="Fashion-MNIST files missing"):
+        train.train(TrainConfig(**cfg, data_dir=str(tmp_path / "typo"), device="cpu"), run)
+    if torch.cuda.device_count() <= 7:
+        with pytest.raises(ValueError, match="cuda:7"):
+            train.train(TrainConfig(**cfg, data_dir=str(good), device="cuda:7"), run)
+    assert not (run / "config.yaml").exists()
+    m = train.train(TrainConfig(**cfg, data_dir=str(good), device="cpu"), run)  # before: "different config"
+    assert m["status"] == "done" and (run / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize(("device", "message"), [(1, "must be the string"), ("gpu", "must be the string"),
+                                                 ("cuda:x", "must be the string")])
+def test_train_config_device_must_be_a_device_string(device, message: str) -> None:
+    with pytest.raises(ValueError, match=rf"TrainConfig.device: {message}"):  # before: AttributeError for 1
+        TrainConfig(device=device)
+
+
+# --------------------------------------------------------------------------- files written atomically
+
+
+def test_full_disk_says_disk_full_and_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_text("the old, complete file")
+    real_write = Path.write_text
+
+    def write_half_then_fill_the_disk(self: Path, data: str, *args, **kwargs) -> int:
+        real_write(self, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", write_half_then_fill_the_disk)
+    with pytest.raises(DiskFullError, match=rf"no space left on the disk of {tmp_path} while writing metrics.json; "
+                                            "free some space"):
+        write_json_atomic(target, {"acc": 0.9})
+    monkeypatch.undo()
+
+    def save_then_fill_the_disk(obj, f) -> None:
+        Path(f).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file: "
+                           "No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_then_fill_the_disk)
+    with pytest.raises(DiskFullError, match="while writing weights.pt"):
+        torch_save_atomic(tmp_path / "weights.pt", {"w": torch.zeros(3)})
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"], "no temporary or partial file left"
+    assert target.read_text() == "the old, complete file"
+
+
+def test_failed_atomic_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "config.yaml"
+    target.write_text("old")
+    with pytest.raises(KeyError, match="boom"), atomic_path(target) as tmp:
+        tmp.write_text("new, half")
+        raise KeyError("boom")
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"] and target.read_text() == "old"
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
+
+
+def test_yaml_alias_bomb_in_a_train_config_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(BILLION_LAUGHS)
+    with pytest.raises(YamlAliasError, match=rf"{path}, line 1: YAML anchors and aliases .* are not allowed"):
+        TrainConfig.from_yaml(path)
+    with pytest.raises(YamlAliasError, match="--set hidden, line 1"):
+        train_main(["--out", str(tmp_path / "run"), "--set", "hidden=[&x 4, *x]"])
+    assert not (tmp_path / "run").exists()
