@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_cifar as cifar_tests
 import torch
 import yaml
 
@@ -30,7 +31,7 @@ from pnnlib.core import (
     ttfs_dstd,
     ttfs_exact,
 )
-from pnnlib.data import fmnist
+from pnnlib.data import cifar, fmnist
 from pnnlib.io import (
     DiskFullError,
     UnreadableFileError,
@@ -312,3 +313,98 @@ def test_yaml_alias_bomb_in_a_train_config_is_refused_at_once(tmp_path: Path) ->
     with pytest.raises(YamlAliasError, match="--set hidden, line 1"):
         train_main(["--out", str(tmp_path / "run"), "--set", "hidden=[&x 4, *x]"])
     assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- datasets and their caches
+
+
+def _flip_bit(src: Path, dst: Path, pos: int) -> Path:
+    data = bytearray(src.read_bytes())
+    data[pos] ^= 0x01
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_cifar_tarball_with_one_flipped_bit_under_any_name_is_rejected(tmp_path: Path) -> None:
+    # before: only a file named cifar10-jpeg.tar.gz was checked (SHA-256); any other name loaded
+    # with at most libjpeg's "Corrupt JPEG data" on stderr, the gzip CRC never being reached
+    tgz = cifar_tests._tar(cifar_tests._make_tree(tmp_path / "tree"), tmp_path / "good.tar.gz")
+    assert len(cifar.read_image_folder(tgz, cifar_tests.COUNTS)[0]) == 30
+    size = tgz.stat().st_size
+    for pos in range(20, size, size // 25):
+        bad = _flip_bit(tgz, tmp_path / "my-cifar.tar.gz", pos)
+        with pytest.raises(ValueError, match=rf"(?s)CIFAR-10 (copy {bad}|image .*) .*replace it with a good copy"):
+            cifar.read_image_folder(bad, cifar_tests.COUNTS)
+
+
+@pytest.mark.skipif(not cifar.DEFAULT_LOCAL_COPY.is_file(), reason="no local CIFAR-10 copy")
+def test_renamed_copy_of_the_real_cifar_tarball_with_a_flipped_bit_is_rejected(tmp_path: Path) -> None:
+    size = cifar.DEFAULT_LOCAL_COPY.stat().st_size
+    bad = _flip_bit(cifar.DEFAULT_LOCAL_COPY, tmp_path / "cifar10-copy.tar.gz", size // 2)
+    with pytest.raises(ValueError, match=rf"CIFAR-10 copy {bad} cannot be read .*CRC check failed"):
+        cifar.read_image_folder(bad)  # fails before decoding a single JPEG
+    shared_name = _flip_bit(cifar.DEFAULT_LOCAL_COPY, tmp_path / cifar.DEFAULT_LOCAL_COPY.name, size // 2)
+    with pytest.raises(ValueError, match=rf"{shared_name} has SHA-256 .*, expected {cifar.CIFAR10_JPEG_SHA256}"):
+        cifar.read_image_folder(shared_name)
+
+
+def test_libjpeg_warning_about_a_damaged_image_is_an_error_naming_it(tmp_path: Path) -> None:
+    tree = cifar_tests._make_tree(tmp_path / "tree")
+    jpg = tree / "train" / "frog" / "0001.jpg"
+    data = jpg.read_bytes()
+    jpg.write_bytes(data[:-2] + bytes(7) + data[-2:])  # junk before the end marker: libjpeg only warns
+    with pytest.raises(ValueError, match=r"image .*frog.0001\.jpg is damaged \(libjpeg: Corrupt JPEG data: \d+ "
+                                         r"extraneous bytes before marker 0xd9\)"):
+        cifar.read_image_folder(tree, cifar_tests.COUNTS)
+
+
+def _tamper(cache: Path) -> None:
+    """Zero the labels in a cache file, leaving everything else (its recorded hash too) as it was."""
+    blob = torch.load(cache, weights_only=True)
+    blob["arrays"][1].zero_()
+    torch.save(blob, cache)
+
+
+def test_fmnist_cache_is_keyed_by_its_source_and_verified(tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(fmnist, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setenv("PNN_FMNIST_DIR", str(_fake_fmnist(tmp_path / "a", monkeypatch)))
+    first = fmnist.fashion_mnist_uint8()
+    cache = tmp_path / "data" / "fashion_mnist_uint8.pt"
+    assert cache.is_file() and first[1].tolist()[:3] == [0, 1, 2]
+    with caplog.at_level("WARNING", logger="pnnlib.data"):
+        assert all(torch.equal(a, b) for a, b in zip(fmnist.fashion_mnist_uint8(), first))
+    assert not caplog.text  # the cache was used as it is
+
+    _tamper(cache)  # before: the zeroed labels were used
+    with caplog.at_level("WARNING", logger="pnnlib.data"):
+        again = fmnist.fashion_mnist_uint8()
+    assert "its contents changed since it was written (SHA-256 mismatch); recomputing it" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(again, first))
+
+    cache.write_bytes(b"\x80\x02 not a torch file")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pnnlib.data"):
+        assert all(torch.equal(a, b) for a, b in zip(fmnist.fashion_mnist_uint8(), first))
+    assert "corrupt, truncated or not a file written by torch.save" in caplog.text
+    assert "weights_only" not in caplog.text
+
+    other = tmp_path / "b"  # the same files elsewhere: another source, so the cache is rebuilt
+    other.mkdir()
+    for f in (tmp_path / "a").iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    (other / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\x28" + bytes(40)))
+    monkeypatch.setenv("PNN_FMNIST_DIR", str(other))
+    with pytest.raises(ValueError, match=rf"{other}/train-labels-idx1-ubyte.gz is corrupt: MD5"):
+        fmnist.fashion_mnist_uint8()  # before: PNN_FMNIST_DIR was ignored once a cache existed
+
+
+def test_cifar_cache_with_changed_contents_is_recomputed(tmp_path: Path, monkeypatch, caplog) -> None:
+    tree = cifar_tests._make_tree(tmp_path / "tree", {"train": 1, "test": 1})
+    monkeypatch.setattr(cifar, "COUNTS_PER_CLASS", {"train": 1, "test": 1})
+    first = cifar.cifar10_uint8(tree, cache_dir=tmp_path / "cache")
+    (cache,) = (tmp_path / "cache").glob("cifar10_*.pt")
+    _tamper(cache)
+    with caplog.at_level("WARNING", logger="pnnlib.data"):
+        again = cifar.cifar10_uint8(tree, cache_dir=tmp_path / "cache")
+    assert f"cache {cache} not used: its contents changed" in caplog.text
+    assert torch.equal(again.train_y, first.train_y) and again.train_y.tolist() == list(range(10))
