@@ -15,6 +15,8 @@ import errno
 import gzip
 import hashlib
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ import test_cifar as cifar_tests
 import torch
 import yaml
 
-from pnnlib import train
+from pnnlib import pipeline, train
 from pnnlib.core import (
     rcspike_dstd,
     rcspike_dstd_conv2d,
@@ -408,3 +410,60 @@ def test_cifar_cache_with_changed_contents_is_recomputed(tmp_path: Path, monkeyp
         again = cifar.cifar10_uint8(tree, cache_dir=tmp_path / "cache")
     assert f"cache {cache} not used: its contents changed" in caplog.text
     assert torch.equal(again.train_y, first.train_y) and again.train_y.tolist() == list(range(10))
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = {"results_dir": "results/{profile}", "figures_dir": "figures", "kernel": "pnn-imc", "start_timeout": 300}
+
+
+def test_hostile_kernel_and_paths_reach_the_shell_as_plain_words(tmp_path: Path) -> None:
+    from snakemake.iocontainers import InputFiles, Log, OutputFiles, Params
+    from snakemake.utils import format as snakemake_format
+
+    marks = [f"ran{i}" for i in range(5)]  # files the shell would create in tmp_path if it ran a value
+    template = pipeline.notebook_shell(f"k $(touch {marks[0]}) {{threads}}", 30, reset_stale=True)
+    notebook = f"nb $(touch {marks[1]}).ipynb"
+    cmd = snakemake_format(  # as Snakemake fills in a rule's shell line
+        template, threads=1, log=Log([f"job `touch {marks[2]}`.log"]),
+        input=InputFiles(fromdict={"notebook": notebook}),
+        output=OutputFiles(fromdict={"notebook": f"out; touch {marks[3]}.ipynb"}),
+        params=Params(fromdict={"nb": "{}", "run_dir": f"run' ; touch {marks[4]} '", "resumable": "epochs"}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0  # the notebook does not exist: the job fails, and only that
+    assert not [m for m in marks if (tmp_path / m).exists()], "a value was run by the shell"
+    log = (tmp_path / f"job `touch {marks[2]}`.log").read_text()
+    assert f"No such file or directory: '{tmp_path / notebook}'" in log
+
+
+def test_yaml_alias_bomb_profile_or_config_value_is_refused_at_once(tmp_path: Path) -> None:
+    # before: validation pretty-printed the expanded data for minutes, using gigabytes
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text((ROOT / "config/profiles/smoke.yaml").read_text() + "\n" + BILLION_LAUGHS)
+    with pytest.raises(pipeline.ProfileError, match=rf"{bomb}, line \d+: YAML anchors and aliases"):
+        pipeline.load_profile({"profile": str(bomb), **RUN}, root=ROOT)
+
+    from snakemake.cli import parse_config  # how Snakemake reads --config (aliases expanded by reference)
+
+    flow = "{a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol], " + ", ".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "}"
+    with pytest.raises(pipeline.ProfileError, match=r"demo.*: the same value appears in two places"):
+        pipeline.load_profile({"profile": "smoke", **RUN, **parse_config([f"demo={flow}"])}, root=ROOT)
+    with pytest.raises(pipeline.ProfileError, match=r"--config demo.steps, line 1: YAML anchors"):
+        pipeline.load_profile({"profile": "smoke", **RUN, "demo": {"steps": "&x 3"}}, root=ROOT)
+
+
+@pytest.mark.parametrize("key", ["results_dir", "figures_dir"])
+def test_output_folder_with_braces_other_than_profile_is_refused(key: str) -> None:
+    # before: results_dir=/tmp/{foo} failed with KeyError 'foo'
+    with pytest.raises(pipeline.ProfileError, match=rf"{key}: '/tmp/{{foo}}' may contain '{{profile}}' but no other"):
+        pipeline.load_profile({"profile": "smoke", **RUN, key: "/tmp/{foo}"}, root=ROOT)
+    settings = pipeline.load_profile({"profile": "smoke", **RUN, key: "/tmp/{profile}/x"}, root=ROOT)
+    assert settings[key] == "/tmp/smoke/x"
+
+
+def test_kernel_name_with_shell_syntax_is_refused_by_the_schema() -> None:
+    with pytest.raises(pipeline.ProfileError, match=r"kernel: 'x \$\(id\)' does not match"):
+        pipeline.load_profile({"profile": "smoke", **RUN, "kernel": "x $(id)"}, root=ROOT)
