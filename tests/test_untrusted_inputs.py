@@ -467,3 +467,25 @@ def test_output_folder_with_braces_other_than_profile_is_refused(key: str) -> No
 def test_kernel_name_with_shell_syntax_is_refused_by_the_schema() -> None:
     with pytest.raises(pipeline.ProfileError, match=r"kernel: 'x \$\(id\)' does not match"):
         pipeline.load_profile({"profile": "smoke", **RUN, "kernel": "x $(id)"}, root=ROOT)
+
+
+def test_every_torch_load_in_the_project_is_weights_only() -> None:
+    """``torch.load`` without ``weights_only=True`` can run code from the file; none may remain."""
+    import ast
+    import json
+
+    sources = {p: p.read_text() for p in (ROOT / "pnnlib").rglob("*.py")}
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        sources[nb] = "\n".join(line for cell in code for line in cell.splitlines() if not line.startswith(("%", "!")))
+    calls = []
+    for path, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
+                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                           for k in node.keywords)
+                calls.append((path.relative_to(ROOT), node.lineno, safe))
+    assert calls, "the scan found no torch.load at all"
+    assert [c for c in calls if not c[2]] == []
