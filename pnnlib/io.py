@@ -11,17 +11,27 @@ write removes its temporary file; a full disk is reported as such, naming the fi
 * :func:`json_ready` — a nested structure made strict-JSON-ready (numpy/torch values, paths,
   non-finite floats as ``null``).
 
-Only the standard library is imported at module level (torch lazily, by :func:`torch_save_atomic`).
+And the two ways files written by others are read back:
+
+* :func:`torch_load_safe` — ``torch.load`` with ``weights_only=True`` (tensors and plain
+  containers only: a pickled object that would run code on loading is refused, never executed);
+  any failure is an :class:`UnreadableFileError` naming the file and the fix;
+* :func:`yaml_load_strict` — YAML without anchors and aliases (``&a`` / ``*a``), so a
+  "billion laughs" file cannot blow up into gigabytes in whoever prints or walks it.
+
+Only the standard library is imported at module level (torch and PyYAML lazily).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,18 +39,32 @@ from typing import Any
 
 __all__ = [
     "DiskFullError",
+    "UnreadableFileError",
+    "YamlAliasError",
     "atomic_path",
     "json_ready",
     "read_json",
     "sha256_file",
+    "torch_load_safe",
     "torch_save_atomic",
     "write_json_atomic",
     "write_text_atomic",
+    "yaml_load_strict",
 ]
 
 
 class DiskFullError(OSError):
     """Writing a file failed because its disk is full (the message names the file and the fix)."""
+
+
+class UnreadableFileError(ValueError):
+    """A saved file cannot be loaded: corrupt, truncated, not what it should be, or holding Python
+    objects whose loading could run code (the message names the file and the fix)."""
+
+
+class YamlAliasError(ValueError):
+    """A YAML text uses anchors or aliases, which configuration files may not (the message says
+    where)."""
 
 
 @contextlib.contextmanager
@@ -115,6 +139,69 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def torch_load_safe(path: str | os.PathLike, *, fix: str, map_location: Any = None) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings and plain containers only.
+
+    A file that would need other Python objects (a pickle that runs code on loading, e.g. through
+    ``__reduce__``) is refused before anything of it runs. Every failure except a missing file is
+    an :class:`UnreadableFileError` that names ``path``, says what is wrong and ends with ``fix``
+    (e.g. "delete it and rerun"); torch's own message, which suggests ``weights_only=False``, is
+    not passed on.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnreadableFileError: anything else that stops the load.
+    """
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean "unreadable"
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found:
+            why = (f"it holds Python objects ({found.group(1)}) that loading would have to run code for; "
+                   "refused (such a file was not written by this project, or has been tampered with)")
+        else:
+            why = f"it is corrupt, truncated or not a file written by torch.save ({type(err).__name__})"
+        raise UnreadableFileError(f"cannot load {path}: {why}. {fix}") from None
+
+
+def yaml_load_strict(text: str, *, source: str, loader: type | None = None) -> Any:
+    """Parse YAML like ``yaml.safe_load`` (or with ``loader``, a ``yaml.SafeLoader`` subclass), but
+    refuse anchors and aliases (``&name``, ``*name``).
+
+    Aliases let a few hundred bytes stand for gigabytes once the data are printed, compared or
+    serialised ("billion laughs"); configuration files never need them.
+
+    Raises:
+        YamlAliasError: naming ``source`` and the line of the first anchor or alias.
+    """
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_strict_loader(loader or yaml.SafeLoader))
+    except YamlAliasError as err:
+        raise YamlAliasError(f"{source}, {err}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _strict_loader(base: type) -> type:
+    """``base`` with anchors and aliases refused (one class per base, made once)."""
+    import yaml
+
+    class StrictLoader(base):  # type: ignore[misc, valid-type]
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise YamlAliasError(f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) "
+                                     "are not allowed in configuration files; write the values out")
+            return super().compose_node(parent, index)
+
+    return StrictLoader
 
 
 def json_ready(x: Any) -> Any:

@@ -43,11 +43,12 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from pnnlib.core.checks import (
-    check_no_nan,
     check_offset,
     check_reversal,
     check_steps,
+    check_threshold,
     check_times_weight,
+    check_window_end,
 )
 from pnnlib.core.neuron import beta_weight, first_crossing, phi
 
@@ -158,26 +159,15 @@ def _conv_coefficients(
 
 
 def _check(t_in: torch.Tensor, weight: torch.Tensor, e_pos: float, e_neg: float, steps: int,
-           offset: float | None, t_max: float, conv: bool) -> None:
-    if conv:
-        if t_in.dim() != 4 or weight.dim() != 4:
-            raise ValueError(
-                f"conv DSTD needs t_in [B, C, H, W] and weight [C_out, C, kh, kw], got "
-                f"t_in {tuple(t_in.shape)}, weight {tuple(weight.shape)}"
-            )
-        if t_in.shape[1] != weight.shape[1]:
-            raise ValueError(
-                f"t_in has C={t_in.shape[1]} channels but weight expects {weight.shape[1]}"
-            )
-        check_no_nan(t_in, "t_in")
-        check_no_nan(weight, "weight")
-    else:
-        check_times_weight(t_in, weight)
+           offset: float | None, t_max: float, conv: bool, v_th: float | None = None) -> None:
+    """Every argument of a DSTD solver (``v_th`` only for TTFS)."""
+    check_times_weight(t_in, weight, conv=conv)
     check_reversal(e_pos, e_neg)
     check_steps(steps)
-    if not t_max > 0:
-        raise ValueError(f"t_max must be > 0, got {t_max}")
+    check_window_end(t_max, "t_max")
     check_offset(offset, t_max / steps)
+    if v_th is not None:
+        check_threshold(v_th)
 
 
 class _EndPotential(torch.autograd.Function):
@@ -263,6 +253,8 @@ def rcspike_dstd(
         e_pos, e_neg: reversal potentials.
         steps: M, the number of grid intervals of width Δτ = 1/M.
         offset: ``None`` = fresh uniform offset in (0, Δτ) per call; a float in [0, Δτ) fixes it.
+        check: validate arguments (``ValueError`` naming the argument): floating-point tensors
+            of one dtype, N_in >= 1, finite weights, no NaN or −inf times, E⁺ > 0 > E⁻, M, offset.
 
     Returns:
         ``[B, N_out]`` membrane potentials at the end of the accumulation window.
@@ -364,10 +356,12 @@ def ttfs_dstd(
     The grid spans ``[0, t_max]`` with Δτ = t_max/M ([inferred]; the paper does not give the
     TTFS range; ``t_max = 4`` covers t_ref = 3.2). Inputs after ``t_max`` are ignored; after the
     last grid point the coefficients are constant and the crossing is still solved exactly.
+    ``check`` validates the arguments (as :func:`rcspike_dstd`, plus ``t_max`` in
+    (0, :data:`~pnnlib.core.checks.MAX_TIME`] and ``v_th`` > 0).
     Returns ``[B, N_out]`` firing times, ``+inf`` where the neuron never fires.
     """
     if check:
-        _check(t_in, weight, e_pos, e_neg, steps, offset, t_max, conv=False)
+        _check(t_in, weight, e_pos, e_neg, steps, offset, t_max, conv=False, v_th=v_th)
     return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, _dense_coefficients)
 
 
@@ -387,7 +381,7 @@ def ttfs_dstd_conv2d(
 ) -> torch.Tensor:
     """Convolutional form of :func:`ttfs_dstd` (``[B, C, H, W]`` → ``[B, C_out, H', W']``)."""
     if check:
-        _check(t_in, weight, e_pos, e_neg, steps, offset, t_max, conv=True)
+        _check(t_in, weight, e_pos, e_neg, steps, offset, t_max, conv=True, v_th=v_th)
 
     def coeffs(s, w, bw):
         return _conv_coefficients(s, w, bw, stride, padding)

@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from pnnlib.core.checks import check_reversal, check_times_weight
+from pnnlib.core.checks import check_reversal, check_threshold, check_times_weight, check_window_end
 
 __all__ = [
     "beta_weight",
@@ -151,10 +151,12 @@ def rcspike_exact(
         weight: ``[N_out, N_in]``.
         e_pos, e_neg: normalised reversal potentials :math:`E^+>0>E^-` (``±inf`` = ideal).
         t_end: end of the accumulation window (1 in the paper; smaller values give the
-            trajectory :math:`v(t_{end})`).
+            trajectory :math:`v(t_{end})`), in [0, :data:`~pnnlib.core.checks.MAX_TIME`].
         method: ``"scan"`` (vectorised closed form, default) or ``"recursion"`` (the paper's
             sequential Eq. 33 over the sorted inputs). Both are exact and agree to rounding.
-        check: validate arguments (raises ``ValueError`` naming the argument).
+        check: validate arguments (raises ``ValueError`` naming the argument): floating-point
+            tensors of one dtype, N_in >= 1, finite weights, no NaN or −inf times, E⁺ > 0 > E⁻,
+            ``t_end``, ``method``.
 
     Returns:
         :math:`v(t_{end})`, shape ``[B, N_out]``.
@@ -162,6 +164,7 @@ def rcspike_exact(
     if check:
         check_times_weight(t_in, weight)
         check_reversal(e_pos, e_neg)
+        check_window_end(t_end, "t_end", allow_zero=True)
         if method not in ("scan", "recursion"):
             raise ValueError(f"method must be 'scan' or 'recursion', got {method!r}")
     t = t_in.clamp(0.0, t_end)
@@ -252,6 +255,7 @@ def ttfs_exact(
     first crossing of ``v_th`` (found analytically inside the inter-spike interval where it
     happens; the last interval extends to infinity). Never firing gives ``+inf``. The neuron can
     only fire if :math:`E^+ > V_{th}`. Input times of ``+inf`` mean "no input spike".
+    ``check`` validates the arguments as in :func:`rcspike_exact` and ``v_th`` > 0.
 
     Returns:
         firing times ``[B, N_out]``.
@@ -259,6 +263,7 @@ def ttfs_exact(
     if check:
         check_times_weight(t_in, weight)
         check_reversal(e_pos, e_neg)
+        check_threshold(v_th)
     t_in = t_in.clamp(min=0.0)  # a spike before t = 0 arrives at 0, as in every solver
     finite = torch.isfinite(t_in)
     # Absent inputs: zero weight at the latest finite time, so their intervals have width 0.

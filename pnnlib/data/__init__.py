@@ -18,7 +18,8 @@ config key) alone when given, else first from ``PNN_FMNIST_DIR``, then the Debia
 ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), then torchvision's layout
 under the project's ``data/`` folder, and, only with ``download=True``, torchvision's download
 into ``data/``. The unpacked files are checked against the MD5s of the release and decoded once
-into a uint8 cache ``data/fashion_mnist_uint8.pt``.
+into a uint8 cache ``data/fashion_mnist_uint8.pt``, keyed by the files it came from and checked
+against the SHA-256 recorded when it was written (:func:`~pnnlib.data.base.load_cache`).
 
 Modules: :mod:`pnnlib.data.base` (:class:`SpikeData`, the registry, encoding, subsets),
 :mod:`pnnlib.data.fmnist`, :mod:`pnnlib.data.iris`, :mod:`pnnlib.data.cifar`. A new dataset is

@@ -1,13 +1,19 @@
-"""Spike data, the dataset registry, image encoding and stratified subsets (paper-spec §1.6, §3.5)."""
+"""Spike data, the dataset registry, image encoding, stratified subsets (paper-spec §1.6, §3.5) and
+the verified array caches of decoded datasets."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from pnnlib.io import UnreadableFileError, torch_load_safe, torch_save_atomic
 
 __all__ = [
     "DATASETS",
@@ -15,10 +21,15 @@ __all__ = [
     "PROJECT_ROOT",
     "SpikeData",
     "encode_images",
+    "file_key",
+    "load_cache",
     "load_dataset",
     "register_dataset",
+    "save_cache",
     "stratified_subset",
 ]
+
+log = logging.getLogger("pnnlib.data")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("PNN_DATA_DIR", PROJECT_ROOT / "data"))
@@ -126,3 +137,60 @@ def load_dataset(
         i = stratified_subset(data.test_y, test_subset, seed + 1)
         data = replace(data, test_t=data.test_t[i], test_y=data.test_y[i])
     return data
+
+
+# --------------------------------------------------------------------------- caches of decoded arrays
+
+CACHE_FORMAT = "pnnlib-array-cache/1"
+"""Marks a cache file written by :func:`save_cache` (older caches, plain lists, are recomputed)."""
+
+
+def file_key(path: Path) -> list[Any]:
+    """What identifies a source file for a cache: its resolved path, size and modification time."""
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _digest(arrays: Sequence[torch.Tensor]) -> str:
+    """SHA-256 of the arrays' dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype}{tuple(a.shape)};".encode())
+        h.update(a.detach().cpu().contiguous().numpy().data)
+    return h.hexdigest()
+
+
+def save_cache(path: Path, source: dict[str, Any], arrays: Sequence[torch.Tensor]) -> None:
+    """Write ``arrays`` to the cache ``path`` (atomically), with the ``source`` they were decoded
+    from (a mapping of plain values, e.g. :func:`file_key` of every source file) and their SHA-256."""
+    torch_save_atomic(path, {"format": CACHE_FORMAT, "source": source, "sha256": _digest(arrays),
+                             "arrays": list(arrays)})
+
+
+def load_cache(path: Path, source: dict[str, Any]) -> tuple[torch.Tensor, ...] | None:
+    """The arrays that :func:`save_cache` wrote to ``path`` for this ``source``, or ``None``.
+
+    A cache is used only if it was made from the same source and its arrays still hash to the
+    SHA-256 recorded at write time. A missing cache is ``None`` silently; any other miss (another
+    source, changed or unreadable contents, an older format) logs a warning saying why, and the
+    caller recomputes it.
+    """
+    if not path.is_file():
+        return None
+    why = None
+    try:
+        blob = torch_load_safe(path, map_location="cpu", fix="")
+    except UnreadableFileError as err:
+        why = str(err).removeprefix(f"cannot load {path}: ").strip()
+    else:
+        if not (isinstance(blob, dict) and blob.get("format") == CACHE_FORMAT):
+            why = "it is not a cache of this version of pnnlib"
+        elif blob.get("source") != source:
+            why = f"it was made from another source ({blob.get('source')}, now {source})"
+        elif not (isinstance(blob.get("arrays"), list) and all(isinstance(a, torch.Tensor) for a in blob["arrays"])
+                  and _digest(blob["arrays"]) == blob.get("sha256")):
+            why = "its contents changed since it was written (SHA-256 mismatch)"
+    if why is not None:
+        log.warning("cache %s not used: %s; recomputing it", path, why)
+        return None
+    return tuple(blob["arrays"])

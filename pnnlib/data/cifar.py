@@ -15,9 +15,14 @@ Where the images come from, in this order:
    against its SHA-256 (:data:`CIFAR10_JPEG_SHA256`). Results on it are labelled
    :data:`JPEG_LABEL`, "CIFAR-10 (JPEG q75 copy)" (:func:`source_label`).
 
-An image-folder copy is decoded once into a uint8 cache ``data/cifar10_<key>.pt`` (written
-atomically; the key is the tarball's SHA-256 or a digest of the tree's file list), so later
-loads take a second, not a decode of 60,000 JPEGs. Classes are the folder names sorted
+Every copy is verified when it is decoded: a tarball is read to the end of its compressed
+stream, so gzip's CRC-32 is checked (a byte flipped anywhere is an error), one named like the
+shared copy must also have its SHA-256, and every JPEG must decode without a libjpeg error or
+warning ("Corrupt JPEG data" is an error naming the image). An image-folder copy is decoded
+once into a uint8 cache ``data/cifar10_<key>.pt`` (written atomically; keyed by the tarball's
+SHA-256, or the tree's path and file list with sizes and modification times; its arrays checked
+against the SHA-256 recorded when it was written, see :func:`pnnlib.data.base.load_cache`), so
+later loads take a second, not a decode of 60,000 JPEGs. Classes are the folder names sorted
 alphabetically, which is CIFAR-10's label order (:data:`CIFAR10_CLASSES`); a copy with other
 class names, a missing or undecodable image, or a count per class and split other than
 5,000 (train) / 1,000 (test) is rejected with an error that says what is wrong.
@@ -33,10 +38,17 @@ the 4-pixel zero-padded image at a uniform integer offset (a shift of up to ±4 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
+import lzma
 import os
+import sys
 import tarfile
+import tempfile
+import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +57,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pnnlib.data.base import DATA_DIR, PROJECT_ROOT, SpikeData, encode_images, register_dataset
+from pnnlib.data.base import DATA_DIR, PROJECT_ROOT, SpikeData, encode_images, load_cache, register_dataset, save_cache
 
 __all__ = [
     "Augment",
@@ -119,6 +131,9 @@ def _split_class(parts: tuple[str, ...]) -> tuple[str, str] | None:
 
 
 def _tar_images(path: Path) -> Iterator[tuple[str, str, str, bytes]]:
+    """The images of a tar archive (plain or compressed), then a read to the end of the compressed
+    stream, so that its checksum (gzip's CRC-32 and length; bz2's and xz's checks) is verified:
+    tarfile stops at the end-of-archive block and would never reach it."""
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
@@ -129,10 +144,12 @@ def _tar_images(path: Path) -> Iterator[tuple[str, str, str, bytes]]:
                     continue
                 f = tar.extractfile(member)
                 yield key[0], key[1], member.name, f.read()
-    except (tarfile.TarError, EOFError, OSError) as e:
+            while tar.fileobj.read(1 << 20):
+                pass
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
         raise ValueError(
             f"CIFAR-10 copy {path} cannot be read as a tar archive ({type(e).__name__}: {e}); the file is "
-            f"truncated or corrupt. {_HOW_TO_GET}"
+            f"truncated or corrupt: replace it with a good copy. {_HOW_TO_GET}"
         ) from e
 
 
@@ -144,25 +161,61 @@ def _folder_images(path: Path) -> Iterator[tuple[str, str, str, bytes]]:
                 yield key[0], key[1], str(f), f.read_bytes()
 
 
+@contextlib.contextmanager
+def _c_stderr() -> Iterator[list[str]]:
+    """Collect what C code writes to the process's standard error (file descriptor 2) inside the
+    block; the text is in the yielded list afterwards.
+
+    libjpeg reports recoverable damage there ("Corrupt JPEG data: 148 extraneous bytes before
+    marker 0xd9") and decodes on, returning a damaged image. Python warnings raised meanwhile are
+    shown after the block, not captured.
+    """
+    sys.stderr.flush()
+    text: list[str] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield text
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text.append(sink.read().decode(errors="replace"))
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def _decode(files: list[tuple[str, bytes]]) -> torch.Tensor:
-    """JPEG bytes → uint8 ``[N, 3, 32, 32]`` (one batched libjpeg call; on failure the culprit is
-    found and named)."""
+    """JPEG bytes → uint8 ``[N, 3, 32, 32]``, one batched libjpeg call.
+
+    Damage is an error, including what libjpeg only warns about: if the call fails or libjpeg
+    reports anything, each image is decoded alone to name the culprit.
+    """
     from torchvision.io import ImageReadMode, decode_jpeg
 
     def as_tensor(data: bytes) -> torch.Tensor:
         return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
     try:
-        images = decode_jpeg([as_tensor(d) for _, d in files], mode=ImageReadMode.RGB)
+        with _c_stderr() as messages:
+            images = decode_jpeg([as_tensor(d) for _, d in files], mode=ImageReadMode.RGB)
     except RuntimeError:
+        images = None
+    if images is None or messages[0].strip():
         for name, data in files:
-            try:
-                decode_jpeg(as_tensor(data), mode=ImageReadMode.RGB)
-            except RuntimeError as e:
-                raise ValueError(
-                    f"CIFAR-10 image {name} cannot be decoded ({e}); the copy is corrupt. {_HOW_TO_GET}"
-                ) from e
-        raise
+            with _c_stderr() as said:
+                try:
+                    decode_jpeg(as_tensor(data), mode=ImageReadMode.RGB)
+                except RuntimeError as e:
+                    raise ValueError(f"CIFAR-10 image {name} cannot be decoded ({e}); the copy is corrupt: "
+                                     f"replace it with a good copy. {_HOW_TO_GET}") from e
+            if said[0].strip():
+                raise ValueError(f"CIFAR-10 image {name} is damaged (libjpeg: {said[0].strip()}); the copy is "
+                                 f"corrupt: replace it with a good copy. {_HOW_TO_GET}")
+        if images is None:
+            raise RuntimeError("decode_jpeg failed on the batch but on none of its images alone")
+        sys.stderr.write(messages[0])  # not from any one image: pass it on
     for (name, _), im in zip(files, images):
         if im.shape != (3, 32, 32):
             raise ValueError(f"CIFAR-10 image {name} has shape {tuple(im.shape)}, expected 3×32×32 (RGB)")
@@ -177,11 +230,16 @@ def read_image_folder(
     """Decode an image-folder copy of CIFAR-10 (a ``.tar``/``.tar.gz`` of it, or the folder) of
     JPEG files.
 
+    Every archive is read completely, its compression's checksum included (gzip's CRC-32), and
+    every image must decode without a libjpeg error or warning. An archive named like the shared
+    copy (:data:`DEFAULT_LOCAL_COPY`) must also have its SHA-256 (:data:`CIFAR10_JPEG_SHA256`).
+
     Args:
         path: the archive or the folder holding ``train/<class>/*`` and ``test/<class>/*``.
         counts: required images per class for each split (``None`` = any, but every class must
             appear in both splits).
-        sha256: required SHA-256 of the archive (``None`` = not checked).
+        sha256: required SHA-256 of the archive (``None`` = the shared copy's for an archive of
+            its name, else none).
 
     Returns:
         ``(train_x, train_y, test_x, test_y)``: uint8 ``[N, 3, 32, 32]`` and int64 labels, images
@@ -189,17 +247,28 @@ def read_image_folder(
 
     Raises:
         ValueError: wrong checksum, unreadable archive or image, unknown or missing classes, or
-        a count per class that differs from ``counts`` (naming the split and class).
+        a count per class that differs from ``counts`` (naming the file, split or class).
     """
     path = Path(path)
     if path.is_file():
-        if sha256 is not None:
-            got = _sha256(path)
-            if got != sha256:
-                raise ValueError(
-                    f"CIFAR-10 copy {path} has SHA-256 {got}, expected {sha256}: the file is corrupt, "
-                    f"incomplete or a different copy. {_HOW_TO_GET}"
-                )
+        _check_sha256(path, _sha256(path), sha256)
+    return _read_checked(path, counts)
+
+
+def _check_sha256(path: Path, got: str, expected: str | None) -> None:
+    """``got`` (the archive's SHA-256) must be ``expected``, or the shared copy's for its name."""
+    if expected is None and path.name == DEFAULT_LOCAL_COPY.name:
+        expected = CIFAR10_JPEG_SHA256
+    if expected is not None and got != expected:
+        raise ValueError(
+            f"CIFAR-10 copy {path} has SHA-256 {got}, expected {expected}: the file is corrupt, "
+            f"incomplete or a different copy; replace it with a good copy. {_HOW_TO_GET}"
+        )
+
+
+def _read_checked(path: Path, counts: dict[str, int] | None) -> tuple[torch.Tensor, ...]:
+    """:func:`read_image_folder` after the checksum check."""
+    if path.is_file():
         items = _tar_images(path)
     elif path.is_dir():
         items = _folder_images(path)
@@ -272,24 +341,33 @@ def source_label(root: str | Path | None = None, download: bool = False) -> str:
     return JPEG_LABEL
 
 
-def _cache_key(path: Path) -> str:
+def _source(path: Path) -> dict[str, object]:
+    """What a cache of ``path`` is keyed by: an archive's SHA-256 (checked against the shared
+    copy's for its name), or a folder's resolved path and a digest of its files' names, sizes and
+    modification times."""
     if path.is_file():
-        return _sha256(path)[:16]
+        digest = _sha256(path)
+        _check_sha256(path, digest, None)
+        return {"dataset": "cifar10", "sha256": digest}
+    if not path.is_dir():
+        raise FileNotFoundError(f"CIFAR-10 copy {path} does not exist. {_HOW_TO_GET}")
     listing = sorted(f"{f.relative_to(path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
                      for f in path.glob("*/*/*") if f.is_file())
-    return hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]
+    return {"dataset": "cifar10", "folder": str(path.resolve()),
+            "listing": hashlib.sha256("\n".join(listing).encode()).hexdigest()}
 
 
-def _load_image_folder_cached(path: Path, sha256: str | None, cache_dir: Path) -> tuple[torch.Tensor, ...]:
-    cache = cache_dir / f"cifar10_{_cache_key(path)}.pt"
-    if cache.is_file():
-        return tuple(torch.load(cache, weights_only=True))
-    log.info("decoding CIFAR-10 from %s (once; cached in %s)", path, cache)
-    arrays = read_image_folder(path, COUNTS_PER_CLASS, sha256)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
-    torch.save(list(arrays), tmp)
-    os.replace(tmp, cache)
+def _load_image_folder_cached(path: Path, cache_dir: Path) -> tuple[torch.Tensor, ...]:
+    """:func:`read_image_folder` through the verified cache ``cache_dir/cifar10_<key>.pt``
+    (:func:`pnnlib.data.base.load_cache`: another source or changed contents are recomputed)."""
+    source = _source(path)
+    key = str(source.get("sha256") or hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest())
+    cache = cache_dir / f"cifar10_{key[:16]}.pt"
+    arrays = load_cache(cache, source)
+    if arrays is None:
+        log.info("decoding CIFAR-10 from %s (once; cached in %s)", path, cache)
+        arrays = _read_checked(path, COUNTS_PER_CLASS)
+        save_cache(cache, source, arrays)
     return arrays
 
 
@@ -304,9 +382,7 @@ def cifar10_uint8(
     if src is not None:
         if src.is_dir() and _is_torchvision_root(src):
             return Cifar10Arrays(*_read_torchvision(src, False), ORIGINAL_LABEL, str(src))
-        # The shared copy (by name) must match its published checksum.
-        sha = CIFAR10_JPEG_SHA256 if src.is_file() and src.name == DEFAULT_LOCAL_COPY.name else None
-        return Cifar10Arrays(*_load_image_folder_cached(src, sha, cache_dir), JPEG_LABEL, str(src))
+        return Cifar10Arrays(*_load_image_folder_cached(src, cache_dir), JPEG_LABEL, str(src))
     if _is_torchvision_root(DATA_DIR):
         return Cifar10Arrays(*_read_torchvision(DATA_DIR, False), ORIGINAL_LABEL, str(DATA_DIR))
     if download:
@@ -315,7 +391,7 @@ def cifar10_uint8(
         except (OSError, RuntimeError) as e:
             log.warning("CIFAR-10 download failed (%s); using the local copy %s", e, DEFAULT_LOCAL_COPY)
     if DEFAULT_LOCAL_COPY.is_file():
-        arrays = _load_image_folder_cached(DEFAULT_LOCAL_COPY, CIFAR10_JPEG_SHA256, cache_dir)
+        arrays = _load_image_folder_cached(DEFAULT_LOCAL_COPY, cache_dir)
         return Cifar10Arrays(*arrays, JPEG_LABEL, str(DEFAULT_LOCAL_COPY))
     raise FileNotFoundError(f"CIFAR-10 not found. {_HOW_TO_GET}")
 

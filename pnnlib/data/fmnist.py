@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pnnlib.data.base import DATA_DIR, SpikeData, encode_images, register_dataset
+from pnnlib.data.base import DATA_DIR, SpikeData, encode_images, file_key, load_cache, register_dataset, save_cache
 
 __all__ = ["FMNIST_MD5", "fashion_mnist", "fashion_mnist_uint8"]
 
@@ -99,27 +99,34 @@ def fashion_mnist_uint8(
     """Fashion-MNIST as uint8 tensors ``(train_x [60000,1,28,28], train_y, test_x, test_y)``.
 
     With ``root=None`` the verified arrays are cached in ``data/fashion_mnist_uint8.pt`` (loads in
-    milliseconds afterwards); an explicit ``root`` is always read and verified afresh.
+    a fraction of a second afterwards), keyed by the IDX files they came from (path, size and
+    modification time of each) and checked against the SHA-256 recorded when it was written: a
+    cache of another source (e.g. after ``PNN_FMNIST_DIR`` changed) or with changed contents is
+    rebuilt, with a warning. The source is located on every call, cache or not. An explicit
+    ``root`` is always read and verified afresh.
     """
-    cache = DATA_DIR / "fashion_mnist_uint8.pt"
-    if root is None and cache.is_file():
-        return tuple(torch.load(cache, weights_only=True))
     folder = _locate_fmnist(None if root is None else Path(root), download)
-    arrays = {}
-    for stem in FMNIST_MD5:
-        arrays[stem] = torch.from_numpy(_parse_idx(_read_verified(_find_idx(folder, stem), stem)).copy())
-    out = (
+    files = {stem: _find_idx(folder, stem) for stem in FMNIST_MD5}
+    if root is not None:
+        return _read_release(files)
+    cache = DATA_DIR / "fashion_mnist_uint8.pt"
+    source = {"dataset": "fashion_mnist", "files": {stem: file_key(path) for stem, path in files.items()}}
+    arrays = load_cache(cache, source)
+    if arrays is None:
+        arrays = _read_release(files)
+        save_cache(cache, source, arrays)
+    return arrays
+
+
+def _read_release(files: dict[str, Path]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four IDX files, each verified against the release's MD5, as uint8 images and int64 labels."""
+    arrays = {stem: torch.from_numpy(_parse_idx(_read_verified(path, stem)).copy()) for stem, path in files.items()}
+    return (
         arrays["train-images-idx3-ubyte"].unsqueeze(1),
         arrays["train-labels-idx1-ubyte"].long(),
         arrays["t10k-images-idx3-ubyte"].unsqueeze(1),
         arrays["t10k-labels-idx1-ubyte"].long(),
     )
-    if root is None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        torch.save(list(out), tmp)
-        os.replace(tmp, cache)
-    return out
 
 
 @register_dataset("fashion_mnist")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pnnlib.core.checks import check_spike_times
 from pnnlib.nn.layers import (
     RCSpikeConv2d,
     RCSpikeLinear,
@@ -32,19 +33,28 @@ __all__ = ["SpikeNetwork", "mlp", "vgg7", "ttfs_cnn", "iris_net"]
 
 
 class SpikeNetwork(nn.Module):
-    """A feed-forward stack of spiking layers (and pooling / flattening) on spike times."""
+    """A feed-forward stack of spiking layers (and pooling / flattening) on spike times.
+
+    The network input is where outside data enter, so it is checked on every call (one pass over
+    the batch, a small fraction of a layer's cost): NaN or −inf times are a ``ValueError`` rather
+    than NaN outputs. Layers call the functional core unchecked; their settings were validated
+    once by their :class:`~pnnlib.nn.spec.NeuronSpec`, and with a valid input and finite weights
+    no layer produces NaN.
+    """
 
     def __init__(self, layers: list[nn.Module]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        check_spike_times(t, "network input")
         for layer in self.layers:
             t = layer(t)
         return t
 
     def forward_all(self, t: torch.Tensor) -> list[torch.Tensor]:
         """Output spike times of every spiking layer (for histograms such as paper Fig. 4d)."""
+        check_spike_times(t, "network input")
         outs = []
         for layer in self.layers:
             t = layer(t)

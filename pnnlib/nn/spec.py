@@ -31,6 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pnnlib.core.checks import check_threshold, check_window_end
+
 __all__ = ["NeuronSpec", "OffsetMode"]
 
 OffsetMode = Literal["random", "fixed"]
@@ -86,10 +88,9 @@ class NeuronSpec:
             bad("exact", "must be True or False")
         if self.e_dis is not None and not (_is_real(self.e_dis) and self.e_dis > 1):
             bad("e_dis", "E_dis must be a number > 1 (the firing ramp must reach threshold), or None")
-        if not (_is_real(self.t_max) and math.isfinite(self.t_max) and self.t_max > 0):
-            bad("t_max", "the TTFS window end must be a finite number > 0")
-        if not (_is_real(self.v_th) and math.isfinite(self.v_th) and self.v_th > 0):
-            bad("v_th", "the threshold must be a finite number > 0")
+        # The same checks as the functional core's (which layers call with check=False).
+        check_window_end(self.t_max, "NeuronSpec.t_max (the TTFS window end)")
+        check_threshold(self.v_th, "NeuronSpec.v_th")
 
     def replace(self, **changes: Any) -> NeuronSpec:
         """A validated copy with some fields changed (``e_neg`` follows ``e_pos`` when it was −E⁺

@@ -22,6 +22,7 @@ import functools
 import glob
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pnnlib.io import yaml_load_strict
 from pnnlib.pipeline.profiles import ProfileError
 
 __all__ = [
@@ -122,13 +124,11 @@ def reset_stale_run(run_dir: str | os.PathLike, parameters: Mapping[str, Any], *
     if any parameter that ``config_file`` also records differs (keys in ``resumable``, e.g.
     ``epochs``, may differ), the ``state_files`` are deleted. Returns the keys that differed.
     """
-    import yaml
-
     run_dir = Path(run_dir)
     path = run_dir / config_file
     if not path.is_file():
         return []
-    old = yaml.safe_load(path.read_text()) or {}
+    old = yaml_load_strict(path.read_text(), source=str(path)) or {}
     skip = set(resumable)
     changed = sorted(k for k, v in parameters.items() if k in old and k not in skip and old[k] != v)
     if changed:
@@ -220,14 +220,25 @@ def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_s
     ``params.run_dir`` and ``params.resumable`` (see :func:`reset_stale_run`); with ``clean``
     also ``params.clean``, a glob of cache files the notebook keeps between executions, which
     are deleted first (the job only reruns when something it depends on changed).
+
+    Every value reaches the shell as one quoted word: the Python values here with
+    :func:`shlex.quote` (braces doubled, so that Snakemake's formatting leaves them alone), the
+    rule's placeholders with Snakemake's ``:q``. A kernel name or a path holding ``$(...)``,
+    spaces or quotes is passed on as it is, never run.
     """
-    cmd = (f"{sys.executable} -m pnnlib.pipeline notebook --kernel {kernel} --start-timeout {int(start_timeout)} "
-           "{input.notebook} {output.notebook} --params {params.nb:q} --threads {threads}")
+    cmd = (f"{_shell_word(sys.executable)} -m pnnlib.pipeline notebook --kernel {_shell_word(kernel)} "
+           f"--start-timeout {int(start_timeout)} "
+           "{input.notebook:q} {output.notebook:q} --params {params.nb:q} --threads {threads}")
     if reset_stale:
-        cmd += " --reset-stale {params.run_dir:q} --resumable {params.resumable}"
+        cmd += " --reset-stale {params.run_dir:q} --resumable {params.resumable:q}"
     if clean:
         cmd += " --clean {params.clean:q}"
-    return cmd + " > {log} 2>&1"
+    return cmd + " > {log:q} 2>&1"
+
+
+def _shell_word(value: object) -> str:
+    """``value`` as one shell word inside a Snakemake shell template."""
+    return shlex.quote(str(value)).replace("{", "{{").replace("}", "}}")
 
 
 def notebook_problems(path: str | os.PathLike) -> list[str]:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pnnlib.io import YamlAliasError, yaml_load_strict
+
 __all__ = [
     "PROFILE_KEYS_FROM_CONFIG",
     "REPO_ROOT",
@@ -81,20 +83,54 @@ def _format_validation_error(err: Exception) -> str:
 
 
 def _parse_cli_leaves(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Stage sections given with ``--config 'demo={steps: 5}'`` arrive with string leaves; parse them as YAML."""
+    """Stage sections given with ``--config 'demo={steps: 5}'`` arrive with string leaves; parse them as YAML
+    (anchors and aliases refused)."""
     import yaml
 
-    def parse(value: Any, nested: bool) -> Any:
+    def parse(value: Any, nested: bool, where: str) -> Any:
         if isinstance(value, Mapping):
-            return {k: parse(v, True) for k, v in value.items()}
+            return {k: parse(v, True, f"{where}.{k}") for k, v in value.items()}
         if nested and isinstance(value, str):
             try:
-                return yaml.safe_load(value)
+                return yaml_load_strict(value, source=f"--config {where}")
+            except YamlAliasError as err:
+                raise ProfileError(str(err)) from None
             except yaml.YAMLError:
                 return value
         return value
 
-    return {k: parse(v, False) for k, v in config.items()}
+    return {k: parse(v, False, str(k)) for k, v in config.items()}
+
+
+def _refuse_shared_values(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ProfileError` if one list or mapping appears twice in ``config``.
+
+    Snakemake parses ``--config`` values as YAML with aliases allowed, which share one object
+    between places; a "billion laughs" value shares them exponentially, and validating or
+    printing it expands them (minutes and gigabytes). Settings never need that.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in config.items()]
+    while stack:
+        where, value = stack.pop()
+        if not isinstance(value, Mapping | list):
+            continue
+        if id(value) in seen:
+            raise ProfileError(f"{where}: the same value appears in two places (a YAML alias, *name); aliases and "
+                               "anchors are not allowed in settings: write the values out")
+        seen.add(id(value))
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        stack += [(f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}", v) for k, v in items]
+
+
+def _expand_profile_name(key: str, value: str, profile: str) -> str:
+    """``results_dir`` / ``figures_dir`` with ``{profile}`` replaced; other braces are refused
+    (Snakemake would read them as wildcards of every rule's paths)."""
+    rest = value.replace("{profile}", "")
+    if "{" in rest or "}" in rest:
+        raise ProfileError(f"{key}: {value!r} may contain '{{profile}}' but no other braces; "
+                           f"rename the folder or give it without them")
+    return value.replace("{profile}", profile)
 
 
 def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -104,13 +140,14 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     The profile file ``config/profiles/<profile>.yaml`` (or ``profile`` given as a path to a
     ``.yaml`` file, whose stem then names the profile) holds per-stage sections; a stage
     section given with ``--config`` (e.g. ``--config 'demo={steps: 5}'``) is merged over it.
-    ``results_dir`` may contain ``{profile}``. The merged dict is validated against
-    ``config/schema.yaml`` with :func:`snakemake.utils.validate` (which also fills defaults).
+    ``results_dir`` and ``figures_dir`` may contain ``{profile}`` and no other braces. The merged
+    dict is validated against ``config/schema.yaml`` with :func:`snakemake.utils.validate` (which
+    also fills defaults). YAML anchors and aliases are refused, in the profile file and in
+    ``config`` (see :func:`_refuse_shared_values`).
 
     Raises :class:`ProfileError` whose message names the offending key.
     """
-    import yaml
-
+    _refuse_shared_values(config)
     root = Path(root) if root is not None else REPO_ROOT
     profile = config.get("profile")
     if isinstance(profile, str) and profile.endswith((".yaml", ".yml")):
@@ -126,7 +163,10 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     else:
         raise ProfileError(f"profile: expected smoke|quick|paper (a file in config/profiles/) or a path "
                            f"to a .yaml profile, got {profile!r}")
-    sections = yaml.safe_load(path.read_text()) or {}
+    try:
+        sections = yaml_load_strict(path.read_text(), source=str(path)) or {}
+    except YamlAliasError as err:
+        raise ProfileError(str(err)) from None
     if not isinstance(sections, Mapping):
         raise ProfileError(f"{path}: a profile must be a mapping of stage sections")
     clash = sorted(set(sections) & set(PROFILE_KEYS_FROM_CONFIG))
@@ -143,8 +183,8 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     except Exception as err:  # WorkflowError wrapping a jsonschema.ValidationError
         raise ProfileError(f"invalid settings for profile '{profile}' ({path.name}): "
                            f"{_format_validation_error(err)}") from None
-    merged["results_dir"] = merged["results_dir"].format(profile=profile)
-    merged["figures_dir"] = merged["figures_dir"].format(profile=profile)
+    for key in ("results_dir", "figures_dir"):
+        merged[key] = _expand_profile_name(key, merged[key], profile)
     return merged
 
 

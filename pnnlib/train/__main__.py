@@ -21,12 +21,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    help="override config keys (values parsed as YAML)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    d = load_yaml(args.config.read_text()) if args.config else {}
+    d = load_yaml(args.config.read_text(), source=str(args.config)) if args.config else {}
+    if not isinstance(d, dict):
+        p.error(f"{args.config} must hold a mapping of TrainConfig keys, got {type(d).__name__}")
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             p.error(f"--set expects KEY=VALUE, got {item!r}")
-        d[key] = load_yaml(value)
+        d[key] = load_yaml(value, source=f"--set {key}")
     return train(TrainConfig.from_dict(d or {}), args.out)
 
 

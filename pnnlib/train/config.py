@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pnnlib import data as data_mod
+from pnnlib.io import yaml_load_strict
 from pnnlib.nn.spec import NeuronSpec
 
 __all__ = ["MODELS", "RESUMABLE_KEYS", "TrainConfig", "load_yaml"]
@@ -157,8 +158,8 @@ class TrainConfig:
             bad("e_neg", "must be None or < 0")
         if self.e_dis is not None and not (_finite_number(self.e_dis) and self.e_dis > 1):
             bad("e_dis", "must be None or > 1")
-        if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
-            bad("device", "must be 'auto', 'cpu' or 'cuda[:k]'")
+        if not (isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", self.device)):
+            bad("device", "must be the string 'auto', 'cpu', 'cuda' or 'cuda:k' (k = 0, 1, ...)")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -172,7 +173,7 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Load a YAML mapping of config keys (missing keys take the defaults)."""
-        d = load_yaml(Path(path).read_text()) or {}
+        d = load_yaml(Path(path).read_text(), source=str(path)) or {}
         if not isinstance(d, dict):
             raise ValueError(f"TrainConfig: {path} must hold a mapping of keys, got {type(d).__name__}")
         return cls.from_dict(d)
@@ -205,9 +206,11 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
-def load_yaml(text: str) -> Any:
-    """Parse YAML with :class:`_YamlLoader` (config files and ``--set`` values)."""
-    return yaml.load(text, Loader=_YamlLoader)
+def load_yaml(text: str, source: str = "<config>") -> Any:
+    """Parse YAML with :class:`_YamlLoader` (config files and ``--set`` values); anchors and
+    aliases are refused (:func:`pnnlib.io.yaml_load_strict`, raising
+    :class:`~pnnlib.io.YamlAliasError` naming ``source``)."""
+    return yaml_load_strict(text, source=source, loader=_YamlLoader)
 
 
 def _finite_number(v: Any) -> bool:

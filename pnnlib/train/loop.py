@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -16,7 +15,15 @@ import yaml
 from tqdm.auto import tqdm
 
 from pnnlib import data as data_mod
-from pnnlib.io import atomic_path, torch_save_atomic, write_json_atomic
+from pnnlib.io import (
+    UnreadableFileError,
+    atomic_path,
+    json_ready,
+    read_json,
+    torch_load_safe,
+    torch_save_atomic,
+    write_json_atomic,
+)
 from pnnlib.nn import networks
 from pnnlib.train.config import RESUMABLE_KEYS, TrainConfig, load_yaml
 from pnnlib.train.evaluation import eval_batch, eval_rng, evaluate, spike_histograms
@@ -40,19 +47,40 @@ def git_revision() -> str:
         return "unknown"
 
 
-def _check_same_config(out_dir: Path, cfg: TrainConfig) -> None:
-    path = out_dir / "config.yaml"
-    if not path.is_file():
-        return
-    old = load_yaml(path.read_text())
-    new = cfg.to_dict()
-    diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
+def _check_same_config(recorded: Any, new: dict[str, Any], what: str) -> None:
+    """Raise unless ``recorded`` (a saved run's config) equals ``new`` outside :data:`RESUMABLE_KEYS`;
+    the message starts with ``what`` (which file holds the other run)."""
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{what}: its recorded config is not a mapping; delete the old run or use another out_dir")
+    diff = sorted(k for k in set(recorded) | set(new) if k not in RESUMABLE_KEYS and recorded.get(k) != new.get(k))
     if diff:
-        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-        raise ValueError(
-            f"{out_dir} holds a run with a different config ({details}); use another out_dir or "
-            "delete the old run"
-        )
+        details = ", ".join(f"{k}: {recorded.get(k)!r} -> {new.get(k)!r}" for k in diff)
+        raise ValueError(f"{what} ({details}); use another out_dir or delete the old run")
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "rng", "history", "config")
+
+
+def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
+    """The run's checkpoint, loaded without running code and checked against ``cfg``.
+
+    Raises:
+        UnreadableFileError: a corrupt file, one of another program, or one that holds code.
+        ValueError: written with another config (keys outside :data:`RESUMABLE_KEYS`), or holding
+            more epochs than ``cfg.epochs``.
+    """
+    fix = f"Delete {path.name} and rerun (the run then starts again from epoch 1), or use another out_dir."
+    # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
+    ck = torch_load_safe(path, map_location="cpu", fix=fix)
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise UnreadableFileError(f"cannot load {path}: it is not a checkpoint of pnnlib.train (missing {missing}). "
+                                  f"{fix}")
+    _check_same_config(ck["config"], cfg.to_dict(), f"{path} was written by a run with a different config")
+    if len(ck["history"]) > cfg.epochs:
+        raise ValueError(f"TrainConfig.epochs: {path.parent} already holds {len(ck['history'])} epochs, more than "
+                         f"epochs={cfg.epochs}; use another out_dir")
+    return ck
 
 
 def _rng_state(gen: torch.Generator) -> dict[str, Any]:
@@ -78,16 +106,25 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     ``wall_s``), ``final`` (``n_eval`` evaluations: ``acc``, ``acc_std``, ``accs``, ``loss``,
     ``loss_std``, ``eval_steps``, ``eval_offset``) and ``status`` (``"done"``). A finished run
     is not recomputed.
+
+    A directory that holds a run of another config (in ``config.yaml``, ``metrics.json`` or
+    ``checkpoint.pt``; keys in :data:`RESUMABLE_KEYS` may differ) is refused, and so is a
+    checkpoint that cannot be loaded safely (:func:`pnnlib.io.torch_load_safe`). ``config.yaml``
+    is written once the data, the device and the checkpoint have been found good, so a failed
+    start does not block its corrected rerun.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_same_config(out, cfg)
-    with atomic_path(out / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    metrics_path = out / "metrics.json"
+    config_path, metrics_path, ckpt_path = out / "config.yaml", out / "metrics.json", out / "checkpoint.pt"
+    if config_path.is_file():
+        _check_same_config(load_yaml(config_path.read_text(), source=str(config_path)), cfg.to_dict(),
+                           f"{out} holds a run with a different config")
     if metrics_path.is_file():
-        done = json.loads(metrics_path.read_text())
+        done = read_json(metrics_path)
+        # metrics.json holds the config as strict JSON (inf as null): compare it in that form
+        _check_same_config(done.get("config"), json_ready(cfg.to_dict()),
+                           f"{metrics_path} records a run with a different config")
         if done.get("status") == "done" and len(done["history"]) == cfg.epochs:
             log.info("%s: finished run found, not recomputed", out)
             return done
@@ -95,6 +132,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
+    ck = _load_checkpoint(ckpt_path, cfg) if ckpt_path.is_file() else None
     log.info("training %s on %s (device %s), out_dir %s", cfg.model, cfg.dataset, device, out)
 
     data = data_mod.load_dataset(
@@ -110,18 +148,17 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     model = build_model(cfg, data.input_shape, n_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history: list[dict[str, Any]] = []
-    ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.is_file():
-        # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         _set_rng_state(ck["rng"], gen)
         history = ck["history"]
-        if len(history) > cfg.epochs:
-            raise ValueError(f"TrainConfig.epochs: {out} already holds {len(history)} epochs, more than "
-                             f"epochs={cfg.epochs}; use another out_dir")
         log.info("resumed from %s after epoch %d", ckpt_path, ck["epoch"])
+    # Only now, with the data, the device, the model and the checkpoint found good, is the
+    # directory claimed for this config: a start that failed above leaves nothing that would
+    # block the corrected rerun.
+    with atomic_path(config_path) as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     base = {
         "config": cfg.to_dict(), "seed": cfg.seed, "git_revision": git_revision(), "device": str(device),
@@ -185,9 +222,10 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     """Rebuild a finished run's network with its final weights (``weights.pt``)."""
     run = Path(run_dir)
     cfg = TrainConfig.from_yaml(run / "config.yaml")
-    meta = json.loads((run / "metrics.json").read_text())
+    meta = read_json(run / "metrics.json")
     shape, n_classes = meta["input_shape"], meta["n_classes"]
     model = build_model(cfg, shape, n_classes)
-    model.load_state_dict(torch.load(run / "weights.pt", map_location=device, weights_only=True))
+    fix = f"Rerun the training of {run} (delete the directory first) to write it again."
+    model.load_state_dict(torch_load_safe(run / "weights.pt", map_location=device, fix=fix))
     return model.to(device), cfg
 

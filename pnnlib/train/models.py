@@ -44,7 +44,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     CNN runs are GPU jobs); ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a :class:`torch.device` as given.
 
     Raises:
-        ValueError: CUDA requested but torch sees no CUDA device.
+        ValueError: CUDA requested but torch sees no CUDA device, or not one of that index.
     """
     if isinstance(device, torch.device):
         return device
@@ -57,5 +57,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but torch sees no CUDA device "
                          f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use device: auto or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but torch sees {torch.cuda.device_count()} CUDA device(s) "
+                         f"(cuda:0 ... cuda:{torch.cuda.device_count() - 1}); use one of those, auto or cpu")
     return dev
 
