@@ -99,7 +99,7 @@ def _manifest(tmp: Path, rec: Record) -> dict:
 
 def test_report_shows_scale_verdict_and_never_compares_a_reduced_scale_number(tmp_path: Path) -> None:
     rec = Record("mlp")
-    reduced = Scale("reduced", "reduced scale: 60,000 training images, 1 epochs, 3 seeds, test M = 30")
+    reduced = Scale("reduced", "reduced scale: 60,000 training images, 1 epoch, 3 seeds, test M = 30")
     rec.value("fig4.max_drop_at_e1", 4.2, n=3, scale=reduced)
     rec.claim("fig4.pnn_beats_ann_e1", claims.seeds_estimate([5.0, 6.0, 7.0]), scale=reduced)
     text = report.build_report(PV, _manifest(tmp_path, rec), tmp_path, Path("fig/REPORT.md"))

@@ -192,6 +192,9 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
          dict(steps=m_large, offset="random")),
         ("fig4.random_beats_fixed_m3", dict(steps=m_small, offset="random"), dict(steps=m_small, offset="fixed")),
     ):
+        if a == b:
+            rec.claim(key, None, note="needs two values of M (grid.curve_m)", scale=scale(main))
+            continue
         sel = pd.concat([select(main, e_pos=1.0, **a), select(main, e_pos=1.0, **b)]) if len(main) else main
         claim(key, acc_by_seed(main, e_pos=1.0, **a), acc_by_seed(main, e_pos=1.0, **b), sel,
               f"M = {m_small} vs {m_large}")

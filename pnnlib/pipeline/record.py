@@ -75,7 +75,8 @@ class Scale:
         images = sorted({int(n) for n in n_train})
         widths = sorted({float(c.get("width", 1.0)) for c in configs})
         test_m = sorted({int(c["eval_steps"]) for c in configs})
-        parts = [f"{'/'.join(f'{n:,}' for n in images)} training images", f"{'/'.join(map(str, epochs))} epochs",
+        parts = [f"{'/'.join(f'{n:,}' for n in images)} training images",
+                 f"{'/'.join(map(str, epochs))} epoch{'s' if epochs != [1] else ''}",
                  f"{seeds} seed{'s' if seeds > 1 else ''}", f"test M = {'/'.join(map(str, test_m))}"]
         if widths != [1.0]:
             parts.insert(2, f"width ×{'/'.join(f'{w:g}' for w in widths)}")
