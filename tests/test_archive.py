@@ -22,6 +22,7 @@ def archived(tmp_path_factory) -> tuple[Path, dict]:
     return root, metrics
 
 
+@pytest.mark.slow
 def test_an_archived_run_is_restored_when_its_config_hash_matches(archived, tmp_path) -> None:
     root, metrics = archived
     cfg = CFG.replace(num_threads=1, progress=True, device="auto")  # not part of the hash
@@ -30,6 +31,7 @@ def test_an_archived_run_is_restored_when_its_config_hash_matches(archived, tmp_
     assert out["final"] == metrics["final"] and (tmp_path / "iris-run" / "weights.pt").is_file()
 
 
+@pytest.mark.slow
 def test_a_run_with_another_config_is_trained_not_restored(archived, tmp_path) -> None:
     root, metrics = archived
     out = archive.restore_or_train(CFG.replace(lr=2e-3), tmp_path / "iris-run", profile="paper", stage="circuit",
@@ -37,12 +39,14 @@ def test_a_run_with_another_config_is_trained_not_restored(archived, tmp_path) -
     assert not (tmp_path / "iris-run" / "restored_from.json").exists() and out["config"]["lr"] == 2e-3
 
 
+@pytest.mark.slow
 def test_recompute_trains_even_when_the_archive_holds_the_run(archived, tmp_path) -> None:
     root, _ = archived
     archive.restore_or_train(CFG, tmp_path / "iris-run", profile="paper", stage="circuit", root=root, recompute=True)
     assert not (tmp_path / "iris-run" / "restored_from.json").exists()
 
 
+@pytest.mark.slow
 def test_an_edited_archive_file_is_refused_naming_it(archived, tmp_path) -> None:
     root, _ = archived
     entry = root / "paper" / "circuit" / "runs" / "iris-run"
@@ -56,6 +60,7 @@ def test_an_edited_archive_file_is_refused_naming_it(archived, tmp_path) -> None
         metrics.write_text(original)
 
 
+@pytest.mark.slow
 def test_provenance_records_device_revision_wall_time_and_hashes(archived) -> None:
     root, _ = archived
     prov = json.loads((root / "paper" / "circuit" / "runs" / "iris-run" / "provenance.json").read_text())

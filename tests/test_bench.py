@@ -91,6 +91,7 @@ def test_trajectories_end_points_match():
     [("rcspike", "exact"), ("rcspike", "exact-recursion"), ("rcspike", "dstd"), ("rcspike", "ode"),
      ("rcspike", "ode-adjoint"), ("ttfs", "exact"), ("ttfs", "dstd")],
 )
+@pytest.mark.slow
 def test_measure_config_tiny(model, method):
     cfg = EffConfig(model=model, method=method, n_in=20, steps=4, **TINY)
     t = measure_config(cfg, "time")
@@ -108,6 +109,7 @@ def test_eff_config_rejects_unknown():
         EffConfig(model="ttfs", method="ode", n_in=10)
 
 
+@pytest.mark.slow
 def test_efficiency_in_process_ratios_and_table():
     eff = efficiency([20, 40], methods=("exact", "dstd"), isolate=False, **TINY)
     rows = eff["rows"]
@@ -121,12 +123,14 @@ def test_efficiency_in_process_ratios_and_table():
     assert "N_in" in format_table(rows, [("n_in", "N_in")])
 
 
+@pytest.mark.slow
 def test_efficiency_skips_over_budget():
     eff = efficiency([30], models=("rcspike",), methods=("exact",), isolate=False, mem_budget_gb=1e-9, **TINY)
     (row,) = eff["rows"]
     assert "skipped" in row and row["predicted_peak_bytes"] > 0
 
 
+@pytest.mark.slow
 def test_cli_writes_valid_json(tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
     rc = main(["dstd", "--quick", "--spikes", "16", "--models", "rcspike", "--methods", "exact", "dstd",
@@ -141,6 +145,7 @@ def test_cli_writes_valid_json(tmp_path, capsys):
     assert "time x" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_child_process_measures_peak_rss():
     cfg = EffConfig(model="rcspike", method="exact", n_in=200, **{**TINY, "n_out": 200, "batch_size": 12})
     res = run_child(["dstd", "--one-config", json.dumps(asdict(cfg)), "--phase", "memory"], env=MEASURE_ENV)
@@ -170,6 +175,7 @@ def test_every_registered_subcommand_builds():
         assert parser.parse_args([name]).command == name
 
 
+@pytest.mark.slow
 def test_paper_cost_smoke_profile_is_consistent(tmp_path, capsys):
     from pnnlib.bench.conv_step import grid_intervals
     from pnnlib.bench.paper_cost import EVAL_COST, load_plans, step_seconds

@@ -133,6 +133,7 @@ def test_rotation_moves_content_by_the_drawn_angle() -> None:
 
 
 @REAL
+@pytest.mark.slow
 def test_the_local_copy_reads_with_cifar10_layout() -> None:
     a = cifar.cifar10_uint8(cifar.DEFAULT_LOCAL_COPY)  # decodes the tarball once, then the data/ cache
     assert a.label == "CIFAR-10 (JPEG q75 copy)"
@@ -150,6 +151,7 @@ def test_the_local_copy_reads_with_cifar10_layout() -> None:
 
 
 @REAL
+@pytest.mark.slow
 def test_registered_dataset_encodes_t_equals_one_minus_x() -> None:
     assert "cifar10" in DATASETS
     d = load_dataset("cifar10", train_subset=100, test_subset=50, root=cifar.DEFAULT_LOCAL_COPY)
@@ -160,6 +162,7 @@ def test_registered_dataset_encodes_t_equals_one_minus_x() -> None:
 
 
 @REAL
+@pytest.mark.slow
 def test_short_training_run_on_real_cifar10_beats_chance(tmp_path) -> None:
     from pnnlib.experiments.cnn import VGG7_INIT_GAIN
     from pnnlib.train import TrainConfig, train

@@ -136,6 +136,7 @@ def ttfs_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_test_time_m_evaluates_each_m_several_times(ttfs_run) -> None:
     res = cnn.test_time_m(ttfs_run, [2, 6], n_eval=3, device="cpu")
     assert [r["m"] for r in res] == [2, 6]
@@ -144,6 +145,7 @@ def test_test_time_m_evaluates_each_m_several_times(ttfs_run) -> None:
         assert r["acc_std"] == pytest.approx(float(np.std(r["accs"])))
 
 
+@pytest.mark.slow
 def test_ttfs_traces_are_exact_potentials_held_at_zero_after_firing(ttfs_run) -> None:
     tr = cnn.ttfs_traces(ttfs_run, sample=1, n_points=60)
     assert tr["t"].shape == (60,) and tr["t"][0] == 0 and tr["t"][-1] == pytest.approx(4.0)

@@ -18,6 +18,7 @@ def fmnist_dir() -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_fashion_mnist_is_the_full_release_encoded_as_one_minus_x(fmnist_dir) -> None:
     d = data.load_dataset("fashion_mnist")
     assert d.train_t.shape == (60000, 1, 28, 28) and d.test_t.shape == (10000, 1, 28, 28)
@@ -35,6 +36,7 @@ def test_encoding_maps_bright_pixels_to_early_spikes() -> None:
     assert torch.allclose(data.encode_images(torch.tensor([0.25]), tau_in=2.0), torch.tensor([1.5]))
 
 
+@pytest.mark.slow
 def test_subsets_are_stratified_and_deterministic(fmnist_dir) -> None:
     a = data.load_dataset("fashion_mnist", train_subset=500, test_subset=203, seed=3)
     b = data.load_dataset("fashion_mnist", train_subset=500, test_subset=203, seed=3)
@@ -80,6 +82,7 @@ def test_missing_file_is_a_clear_error(fmnist_dir, tmp_path) -> None:
         data.load_dataset("fashion_mnist", root=root)
 
 
+@pytest.mark.slow
 def test_env_var_directory_is_searched_first(fmnist_dir, tmp_path, monkeypatch) -> None:
     (tmp_path / "bad").mkdir()
     bad = _fake_dir(tmp_path / "bad", fmnist_dir, corrupt="t10k-labels-idx1-ubyte")

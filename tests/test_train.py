@@ -138,6 +138,7 @@ def test_yaml_config_round_trip(tmp_path) -> None:
 # --------------------------------------------------------------------------- training runs
 
 
+@pytest.mark.slow
 def test_short_run_on_real_fashion_mnist_learns(tmp_path) -> None:
     cfg = TrainConfig(hidden=[100], train_subset=600, test_subset=300, steps=5, eval_steps=10, n_eval=2,
                       epochs=3, lr=1e-3, hist_samples=100, progress=False, num_threads=1)
@@ -160,6 +161,7 @@ def _strip_times(m: dict) -> dict:
     return {k: m[k] for k in ("history", "final")}
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_an_uninterrupted_run(tmp_path) -> None:
     straight = train.train(TrainConfig(**TINY), tmp_path / "a")
     cfg1 = TrainConfig(**{**TINY, "epochs": 1})
@@ -180,6 +182,7 @@ def test_different_config_in_an_existing_run_dir_is_an_error(tmp_path) -> None:
         train.train(TrainConfig(**{**TINY, "epochs": 1, "e_pos": 2.0}), tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_entry_point(tmp_path) -> None:
     cfg = tmp_path / "run.yaml"
     cfg.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in TINY.items()) + "\n")
@@ -187,6 +190,7 @@ def test_command_line_entry_point(tmp_path) -> None:
     assert m["config"]["epochs"] == 1 and m["config"]["e_pos"] == 2.0 and m["status"] == "done"
 
 
+@pytest.mark.slow
 def test_iris_circuit_setting_trains_with_the_table2_penalties(tmp_path) -> None:
     cfg = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, e_pos=2.8, e_neg=-1.53, e_dis=6.44,
                       steps=10, eval_steps=30, lr=1e-2, batch=50, epochs=40, gamma1=0.1, t_ref=0.9, init_gain=1.0,
@@ -225,6 +229,7 @@ def test_grid_search_finds_a_known_optimum_in_2d_and_1d() -> None:
     assert best_min[:2] == pytest.approx((1.1, 1.1))
 
 
+@pytest.mark.slow
 def test_fewer_epochs_than_a_checkpoint_holds_is_an_error(tmp_path) -> None:
     train.train(TrainConfig(**TINY), tmp_path)
     with pytest.raises(ValueError, match="epochs"):
@@ -249,6 +254,7 @@ def test_auto_device_falls_back_to_cpu_with_a_warning_and_explicit_cuda_fails(ca
         resolve_device("cuda:0")
 
 
+@pytest.mark.slow
 def test_an_evaluation_run_twice_gives_identical_numbers(tmp_path) -> None:
     """Offsets and noise of every evaluation come from (run seed, evaluation name): a rerun of the
     final evaluation, of an ANN curve or of a scaled-ANN search reproduces every number."""

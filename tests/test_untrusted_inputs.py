@@ -339,6 +339,7 @@ def test_cifar_tarball_with_one_flipped_bit_under_any_name_is_rejected(tmp_path:
             cifar.read_image_folder(bad, cifar_tests.COUNTS)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cifar.DEFAULT_LOCAL_COPY.is_file(), reason="no local CIFAR-10 copy")
 def test_renamed_copy_of_the_real_cifar_tarball_with_a_flipped_bit_is_rejected(tmp_path: Path) -> None:
     size = cifar.DEFAULT_LOCAL_COPY.stat().st_size
@@ -418,6 +419,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = {"results_dir": "results/{profile}", "figures_dir": "figures", "kernel": "pnn-imc", "start_timeout": 300}
 
 
+@pytest.mark.slow
 def test_hostile_kernel_and_paths_reach_the_shell_as_plain_words(tmp_path: Path) -> None:
     from snakemake.iocontainers import InputFiles, Log, OutputFiles, Params
     from snakemake.utils import format as snakemake_format
