@@ -69,17 +69,19 @@ def dstd_grid(
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""Grid points :math:`T_0<\dots<T_K` (see the module docstring), as a 1-D tensor.
 
-    ``offset=None`` draws a uniform offset in (0, Δτ); a float or 0-d tensor fixes it.
+    ``offset=None`` draws a uniform offset in (0, Δτ) from ``generator`` (``None``: torch's
+    default generator of ``device``); a float or 0-d tensor fixes it.
     Returns ``K + 1`` points: ``M + 2`` with a positive offset, ``M + 1`` with offset 0.
     """
     dt = t_max / steps
     m = torch.linspace(0.0, t_max, steps + 1, device=device, dtype=dtype)
     if offset is None:
         # (0, Δτ): keep the final interval strictly positive.
-        o = (torch.rand((), device=device, dtype=dtype) * (1 - 2e-6) + 1e-6) * dt
+        o = (torch.rand((), device=device, dtype=dtype, generator=generator) * (1 - 2e-6) + 1e-6) * dt
     elif isinstance(offset, torch.Tensor):
         o = offset.to(device=device, dtype=dtype)
     else:
@@ -235,8 +237,8 @@ class _EndPotential(torch.autograd.Function):
         return grad
 
 
-def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs) -> torch.Tensor:
-    grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype)
+def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator) -> torch.Tensor:
+    grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype, generator=generator)
     s_dt = _SpikeVariablesTimesWidth.apply(t_in.clamp(min=0.0), grid)
     # -β∘W: the matmul/conv then gives -f̃Δ (= the exponent) and g̃Δ.
     return _EndPotential.apply(coeffs(s_dt, weight, -beta_weight(weight, e_pos, e_neg)))
@@ -251,6 +253,7 @@ def rcspike_dstd(
     offset: float | None = None,
     *,
     check: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""DSTD approximation :math:`\hat v_i(1)` of :func:`pnnlib.core.neuron.rcspike_exact` (Algorithm 3).
 
@@ -263,13 +266,14 @@ def rcspike_dstd(
         e_pos, e_neg: reversal potentials.
         steps: M, the number of grid intervals of width Δτ = 1/M.
         offset: ``None`` = fresh uniform offset in (0, Δτ) per call; a float in [0, Δτ) fixes it.
+        generator: where a random offset is drawn from (``None``: torch's default generator).
 
     Returns:
         ``[B, N_out]`` membrane potentials at the end of the accumulation window.
     """
     if check:
         _check(t_in, weight, e_pos, e_neg, steps, offset, 1.0, conv=False)
-    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, _dense_coefficients)
+    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, _dense_coefficients, generator)
 
 
 def rcspike_dstd_conv2d(
@@ -283,6 +287,7 @@ def rcspike_dstd_conv2d(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     check: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""Convolutional DSTD: :math:`\tilde g=\mathrm{conv}(W,S_m)`, :math:`\tilde f=\mathrm{conv}(\beta\circ W,S_m)`.
 
@@ -295,7 +300,7 @@ def rcspike_dstd_conv2d(
     def coeffs(s, w, bw):
         return _conv_coefficients(s, w, bw, stride, padding)
 
-    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs)
+    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator)
 
 
 def rcspike_dstd_trajectory(
@@ -332,8 +337,8 @@ def _grid_potentials(f: torch.Tensor, g: torch.Tensor, grid: torch.Tensor) -> to
     return torch.stack(out, 1)
 
 
-def _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs) -> torch.Tensor:
-    grid = dstd_grid(steps, offset, t_max, device=t_in.device, dtype=t_in.dtype)
+def _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs, generator) -> torch.Tensor:
+    grid = dstd_grid(steps, offset, t_max, device=t_in.device, dtype=t_in.dtype, generator=generator)
     t_in = t_in.clamp(min=0.0)
     s = spike_variables(t_in, grid, dim=1)
     # After the last grid point every input with t <= t_max has arrived: one more (open-ended)
@@ -357,6 +362,7 @@ def ttfs_dstd(
     v_th: float = 1.0,
     *,
     check: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""DSTD TTFS neuron (Algorithm 4): first grid interval where ṽ reaches ``v_th``, then the
     analytic crossing time inside it (the §1.5 log formula with f̃, g̃, ṽ).
@@ -368,7 +374,7 @@ def ttfs_dstd(
     """
     if check:
         _check(t_in, weight, e_pos, e_neg, steps, offset, t_max, conv=False)
-    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, _dense_coefficients)
+    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, _dense_coefficients, generator)
 
 
 def ttfs_dstd_conv2d(
@@ -384,6 +390,7 @@ def ttfs_dstd_conv2d(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     check: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Convolutional form of :func:`ttfs_dstd` (``[B, C, H, W]`` → ``[B, C_out, H', W']``)."""
     if check:
@@ -392,4 +399,4 @@ def ttfs_dstd_conv2d(
     def coeffs(s, w, bw):
         return _conv_coefficients(s, w, bw, stride, padding)
 
-    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs)
+    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs, generator)

@@ -22,6 +22,7 @@ from pnnlib.train.config import RESUMABLE_KEYS, TrainConfig, load_yaml
 from pnnlib.train.evaluation import eval_batch, eval_rng, evaluate, spike_histograms
 from pnnlib.train.losses import cost, predict
 from pnnlib.train.models import build_model, flat_input, resolve_device
+from pnnlib.train.rng import RunGenerators
 
 __all__ = ["git_revision", "load_model", "train"]
 
@@ -53,20 +54,6 @@ def _check_same_config(out_dir: Path, cfg: TrainConfig) -> None:
             f"{out_dir} holds a run with a different config ({details}); use another out_dir or "
             "delete the old run"
         )
-
-
-def _rng_state(gen: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    gen.set_state(state["shuffle"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
@@ -105,9 +92,10 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     test_t, test_y = data.test_t.to(device), data.test_y.to(device)
     n_classes = data.n_classes
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    model = build_model(cfg, data.input_shape, n_classes).to(device)
+    gens = RunGenerators.seeded(cfg.seed, device)
+    gen = gens.shuffle
+    model = build_model(cfg, data.input_shape, n_classes, gens.init).to(device)
+    model.set_generator(gens.draws)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history: list[dict[str, Any]] = []
     ckpt_path = out / "checkpoint.pt"
@@ -116,7 +104,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        _set_rng_state(ck["rng"], gen)
+        gens.load_state(ck["rng"])
         history = ck["history"]
         if len(history) > cfg.epochs:
             raise ValueError(f"TrainConfig.epochs: {out} already holds {len(history)} epochs, more than "
@@ -160,7 +148,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         row["wall_s"] = time.perf_counter() - start
         history.append(row)
         torch_save_atomic(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                                "rng": _rng_state(gen), "history": history, "config": cfg.to_dict()})
+                                "rng": gens.state(), "history": history, "config": cfg.to_dict()})
         write_json_atomic(metrics_path, {**base, "status": "running", "history": history})
         log.info("epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s", epoch, cfg.epochs,
                  row["train_loss"], row["train_acc"],
@@ -168,7 +156,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
 
     final = evaluate(model, test_t, test_y, cfg, n_classes, n_eval=cfg.n_eval, key="final")
     final.update(eval_steps=cfg.eval_steps, eval_offset=cfg.eval_offset)
-    with eval_rng(cfg.seed, "spike_hist", device):
+    with eval_rng(model, cfg.seed, "spike_hist"):
         hist = spike_histograms(model, test_t[: cfg.hist_samples].flatten(1) if flat_input(cfg)
                                 else test_t[: cfg.hist_samples], eval_batch(cfg, device))
     with atomic_path(out / "spike_hist.npz") as tmp, tmp.open("wb") as fh:
