@@ -56,6 +56,63 @@ def _check_same_config(out_dir: Path, cfg: TrainConfig) -> None:
         )
 
 
+def _open_run_dir(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
+    """Create the run directory (a different config there is an error), write ``config.yaml``;
+    the metrics of a finished run, else ``None``."""
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_config(out, cfg)
+    with atomic_path(out / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    metrics_path = out / "metrics.json"
+    if metrics_path.is_file():
+        done = json.loads(metrics_path.read_text())
+        if done.get("status") == "done" and len(done["history"]) == cfg.epochs:
+            log.info("%s: finished run found, not recomputed", out)
+            return done
+    return None
+
+
+def _resume(out: Path, cfg: TrainConfig, model: torch.nn.Module, opt: Any, gens: RunGenerators) -> list[dict[str, Any]]:
+    """Load ``out/checkpoint.pt`` (if any) into the model, the optimizer (anything with
+    ``load_state_dict``) and the run's generators; the history of the epochs done."""
+    history: list[dict[str, Any]] = []
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.is_file():
+        # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gens.load_state(ck["rng"])
+        history = ck["history"]
+        if len(history) > cfg.epochs:
+            raise ValueError(f"TrainConfig.epochs: {out} already holds {len(history)} epochs, more than "
+                             f"epochs={cfg.epochs}; use another out_dir")
+        log.info("resumed from %s after epoch %d", ckpt_path, ck["epoch"])
+    return history
+
+
+def _base_metrics(cfg: TrainConfig, device: torch.device, data: data_mod.SpikeData) -> dict[str, Any]:
+    """The entries of ``metrics.json`` that do not change during a run."""
+    return {
+        "config": cfg.to_dict(), "seed": cfg.seed, "git_revision": git_revision(), "device": str(device),
+        "torch_version": torch.__version__, "n_train": len(data.train_y), "n_test": len(data.test_y),
+        "input_shape": list(data.input_shape), "n_classes": data.n_classes,
+    }
+
+
+def _end_epoch(out: Path, cfg: TrainConfig, model: torch.nn.Module, opt: Any, gens: RunGenerators,
+               history: list[dict[str, Any]], base: dict[str, Any]) -> None:
+    """Write the checkpoint and the running ``metrics.json`` after the last epoch of ``history``."""
+    row = history[-1]
+    torch_save_atomic(out / "checkpoint.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                              "epoch": row["epoch"], "rng": gens.state(), "history": history,
+                                              "config": cfg.to_dict()})
+    write_json_atomic(out / "metrics.json", {**base, "status": "running", "history": history})
+    log.info("epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s", row["epoch"], cfg.epochs,
+             row["train_loss"], row["train_acc"],
+             "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}", row["wall_s"])
+
+
 def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Train one network and write the run directory (see the module docstring).
 
@@ -68,16 +125,9 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_same_config(out, cfg)
-    with atomic_path(out / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    metrics_path = out / "metrics.json"
-    if metrics_path.is_file():
-        done = json.loads(metrics_path.read_text())
-        if done.get("status") == "done" and len(done["history"]) == cfg.epochs:
-            log.info("%s: finished run found, not recomputed", out)
-            return done
+    done = _open_run_dir(cfg, out)
+    if done is not None:
+        return done
 
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
@@ -97,25 +147,8 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     model = build_model(cfg, data.input_shape, n_classes, gens.init).to(device)
     model.set_generator(gens.draws)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history: list[dict[str, Any]] = []
-    ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.is_file():
-        # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gens.load_state(ck["rng"])
-        history = ck["history"]
-        if len(history) > cfg.epochs:
-            raise ValueError(f"TrainConfig.epochs: {out} already holds {len(history)} epochs, more than "
-                             f"epochs={cfg.epochs}; use another out_dir")
-        log.info("resumed from %s after epoch %d", ckpt_path, ck["epoch"])
-
-    base = {
-        "config": cfg.to_dict(), "seed": cfg.seed, "git_revision": git_revision(), "device": str(device),
-        "torch_version": torch.__version__, "n_train": len(train_y), "n_test": len(test_y),
-        "input_shape": list(data.input_shape), "n_classes": n_classes,
-    }
+    history = _resume(out, cfg, model, opt, gens)
+    base = _base_metrics(cfg, device, data)
     n = len(train_y)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -147,12 +180,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
             row.update(test_loss=ev["loss"], test_acc=ev["acc"])
         row["wall_s"] = time.perf_counter() - start
         history.append(row)
-        torch_save_atomic(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                                "rng": gens.state(), "history": history, "config": cfg.to_dict()})
-        write_json_atomic(metrics_path, {**base, "status": "running", "history": history})
-        log.info("epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s", epoch, cfg.epochs,
-                 row["train_loss"], row["train_acc"],
-                 "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}", row["wall_s"])
+        _end_epoch(out, cfg, model, opt, gens, history, base)
 
     final = evaluate(model, test_t, test_y, cfg, n_classes, n_eval=cfg.n_eval, key="final")
     final.update(eval_steps=cfg.eval_steps, eval_offset=cfg.eval_offset)
@@ -163,7 +191,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         np.savez(fh, **hist)
     torch_save_atomic(out / "weights.pt", model.state_dict())
     metrics = {**base, "status": "done", "history": history, "final": final}
-    write_json_atomic(metrics_path, metrics)
+    write_json_atomic(out / "metrics.json", metrics)
     log.info("final test accuracy %.4f ± %.4f (%d evaluations, M=%d, %s offset)", final["acc"],
              final["acc_std"], cfg.n_eval, cfg.eval_steps, cfg.eval_offset)
     return metrics
