@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pnnlib.train import TrainConfig, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["find_run", "load_runs", "run_plan"]
 
@@ -29,6 +31,8 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
     the ``n_eval`` evaluations, as fractions), ``history`` (list of per-epoch dicts) and ``path``.
     ``where`` filters on config values (e.g. ``model="mlp", dataset="fashion_mnist"``).
     """
+    import pandas as pd  # here, so that importing the experiments needs no pandas (a bare GPU node)
+
     rows = []
     for path in sorted(Path(root).rglob("metrics.json")):
         m = json.loads(path.read_text())

@@ -55,7 +55,7 @@ from pnnlib.train.losses import _finite_times, early_spike_penalty, last_t_max, 
 from pnnlib.train.models import build_model, flat_input, resolve_device
 from pnnlib.train.rng import RunGenerators
 
-__all__ = ["GROUP_KEYS", "group_cost", "group_key", "group_plan", "main", "train_group"]
+__all__ = ["GROUP_KEYS", "GroupAdam", "group_cost", "group_key", "group_plan", "group_step", "main", "train_group"]
 
 log = logging.getLogger("pnnlib.train")
 
@@ -141,7 +141,19 @@ def group_cost(gnet: GroupNetwork, x: torch.Tensor, labels: torch.Tensor, cfgs: 
     return c, t_out
 
 
-class _GroupAdam:
+def group_step(gnet: GroupNetwork, opt: GroupAdam, x: torch.Tensor, labels: torch.Tensor,
+               cfgs: Sequence[TrainConfig], n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step of every run of the group: :func:`group_cost`, backward of the summed
+    costs (each run's gradient is its own cost's), and the runs' Adam updates. Returns the detached
+    ``(C [G], t_out [G, B, N_out])``."""
+    c, t_out = group_cost(gnet, x, labels, cfgs, n_classes)
+    opt.opt.zero_grad(set_to_none=True)
+    c.sum().backward()
+    opt.opt.step()
+    return c.detach(), t_out.detach()
+
+
+class GroupAdam:
     """One :class:`torch.optim.Adam` over the parameters of every run (a parameter group per learning
     rate), and each run's view of it with the single-run ``state_dict`` format."""
 
@@ -163,7 +175,7 @@ class _GroupAdam:
 
 @dataclass
 class _RunAdam:
-    group: _GroupAdam
+    group: GroupAdam
     r: int
 
     def state_dict(self) -> dict[str, Any]:
@@ -239,7 +251,7 @@ def _train_epochs(members: Sequence[_Member], device: torch.device) -> None:
     cfg0 = cfgs[0]
     n_classes = members[0].data.n_classes
     gnet = GroupNetwork([m.net for m in members])
-    opt = _GroupAdam([m.net for m in members], [c.lr for c in cfgs])
+    opt = GroupAdam([m.net for m in members], [c.lr for c in cfgs])
     for r, m in enumerate(members):
         if m.opt_state is not None:
             opt.run(r).load_state_dict(m.opt_state)
@@ -261,12 +273,9 @@ def _train_epochs(members: Sequence[_Member], device: torch.device) -> None:
                 xs = [m.data.train_t[ix] for m, ix in zip(members, idx)]
                 xs = [x if m.data.augment is None else m.data.augment(x, m.gens.shuffle) for m, x in zip(members, xs)]
             xb = gnet.stack_inputs([x.flatten(1) if flat_input(cfg0) else x for x in xs])
-            c, t_out = group_cost(gnet, xb, yb, cfgs, n_classes)
-            opt.opt.zero_grad(set_to_none=True)
-            c.sum().backward()
-            opt.opt.step()
-            loss_sum += c.detach().double() * yb.shape[1]
-            correct += (t_out.detach()[:, :, :n_classes].argmin(2) == yb).sum(1)
+            c, t_out = group_step(gnet, opt, xb, yb, cfgs, n_classes)
+            loss_sum += c.double() * yb.shape[1]
+            correct += (t_out[:, :, :n_classes].argmin(2) == yb).sum(1)
         rows = [{"epoch": epoch, "train_loss": ls / n, "train_acc": ok / n, "test_loss": None, "test_acc": None}
                 for ls, ok in zip(loss_sum.tolist(), correct.tolist())]
         for m, row in zip(members, rows):

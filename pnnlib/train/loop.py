@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm.auto import tqdm
 
 from pnnlib import data as data_mod
 from pnnlib.io import atomic_path, torch_save_atomic, write_json_atomic
@@ -123,6 +122,8 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     ``loss_std``, ``eval_steps``, ``eval_offset``) and ``status`` (``"done"``). A finished run
     is not recomputed.
     """
+    from tqdm.auto import tqdm  # here, so that importing the engine needs no tqdm (a bare GPU node)
+
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     out = Path(out_dir)
     done = _open_run_dir(cfg, out)
