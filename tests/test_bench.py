@@ -253,7 +253,7 @@ def test_paper_cost_measures_groups_and_the_step_at_every_m_of_the_plan():
     cfg = TrainConfig(hidden=[16], batch=4, train_subset=40, test_subset=20, epochs=2, steps=3, eval_steps=5, n_eval=1,
                       hist_samples=10)
     points = [(3, "fixed"), (3, "random"), (5, "random")]
-    m = measure_arch(cfg, 3, 3, torch.device("cpu"), 2, group=3, grid_points=points)
+    m = measure_arch(cfg, 3, 3, torch.device("cpu"), 2, group=3, grid_points=points, eval_points=[(5, "random")])
     ref = m["ref"]
     assert m["group"] == ref["group"] == 3 and ref["step_s"] == pytest.approx(ref["group_step_s"] / 3)
     assert set(m["by_m"]) == {"3-fixed", "3-random", "5-random"} and m["by_m"]["3-random"] == ref["step_s"]
@@ -261,7 +261,10 @@ def test_paper_cost_measures_groups_and_the_step_at_every_m_of_the_plan():
     cost = run_cost(cfg, lambda steps, offset: m["by_m"][f"{steps}-{offset}"])
     assert cost["step_s"] == m["by_m"]["3-random"] and cost["train_steps"] == 2 * 10
     evals = (2 + 1) * 20 + 10
-    assert cost["eval_s"] == pytest.approx(m["by_m"]["5-random"] / 3 * evals / 4)
+    assert cost["eval_s"] == pytest.approx(m["by_m"]["5-random"] / 3 * evals / 4)  # EVAL_COST = 1/3 of a step
+    assert set(m["eval_by_m"]) == {"5-random"} and m["eval_by_m"]["5-random"] > 0  # seconds per test image
+    measured = run_cost(cfg, lambda s, o: m["by_m"][f"{s}-{o}"], lambda s, o: m["eval_by_m"][f"{s}-{o}"])
+    assert measured["eval_s"] == pytest.approx(m["eval_by_m"]["5-random"] * evals)
     single = measure_arch(cfg, 3, 3, torch.device("cpu"), 1)
     assert single["ref"]["group"] == 1 and "by_m" not in single
     # a group of 3 dispatches fewer operators per run than one run alone: the GPU's gain

@@ -12,8 +12,10 @@ Cost model of one run (:func:`run_cost`):
   training set: Fashion-MNIST 60 000, CIFAR-10 50 000; B = ``batch``), each at the run's M;
 * evaluation: the test set (``test_subset`` or 10 000 images) once per evaluated epoch
   (``eval_every``) plus ``n_eval`` final evaluations, and ``hist_samples`` images for the spike
-  histograms, all forward-only at ``eval_steps``. **Assumption**: a forward-only image costs
-  :data:`EVAL_COST` = 1/3 of a training image (forward + backward ≈ 3 forwards) at the same M.
+  histograms, all forward-only at ``eval_steps``. **Assumption** (linear M scaling): a
+  forward-only image costs :data:`EVAL_COST` = 1/3 of a training image (forward + backward ≈ 3
+  forwards) at the same M; with measured M scaling the evaluation itself is timed (one run, no
+  gradients, at its ``eval_batch``).
 
 The step time is *measured* once per architecture (model, width / hidden sizes, dataset input
 shape, B; :func:`measure_arch`): forward, the cost of :func:`pnnlib.train.cost`, backward and
@@ -82,11 +84,13 @@ from pnnlib.bench.harness import (
     time_call,
 )
 from pnnlib.bench.memory import cuda_peak_bytes, saved_tensor_bytes
+from pnnlib.core.kernels import KERNELS
 from pnnlib.experiments.cnn import cnn_plan
 from pnnlib.experiments.mlp import mlp_plan
 from pnnlib.io import write_json_atomic
 from pnnlib.nn.group import GroupNetwork
 from pnnlib.train import TrainConfig, build_model, cost
+from pnnlib.train.evaluation import eval_batch
 from pnnlib.train.group import GroupAdam, group_cost, group_step
 
 __all__ = [
@@ -172,9 +176,12 @@ def step_seconds(step_ref_s: float, steps: int, offset: str, ref_m: int) -> floa
     return step_ref_s * grid_intervals(steps, offset) / grid_intervals(ref_m, "random")
 
 
-def run_cost(cfg: TrainConfig, step_of: Callable[[int, str], float]) -> dict[str, Any]:
+def run_cost(cfg: TrainConfig, step_of: Callable[[int, str], float],
+             eval_image_of: Callable[[int, str], float] | None = None) -> dict[str, Any]:
     """Training steps and device-seconds of one run (see the module docstring for the model);
-    ``step_of(M, offset)`` is the (per-run) step time at M with that offset mode."""
+    ``step_of(M, offset)`` is the (per-run) step time at M with that offset mode,
+    ``eval_image_of(M, offset)`` the measured evaluation time per test image (default: the
+    assumption :data:`EVAL_COST` × the step time per training image)."""
     n_train, n_test, _ = DATASET_SIZES[cfg.dataset]
     n_train = min(cfg.train_subset or n_train, n_train)
     n_test = min(cfg.test_subset or n_test, n_test)
@@ -183,7 +190,9 @@ def run_cost(cfg: TrainConfig, step_of: Callable[[int, str], float]) -> dict[str
     epoch_evals = len({e for e in range(1, cfg.epochs + 1) if e % cfg.eval_every == 0} | {cfg.epochs}) \
         if cfg.eval_every else 0
     eval_images = (epoch_evals + cfg.n_eval) * n_test + min(cfg.hist_samples, n_test)
-    eval_s = EVAL_COST * step_of(cfg.eval_steps, cfg.eval_offset) * eval_images / cfg.batch
+    per_image = (eval_image_of(cfg.eval_steps, cfg.eval_offset) if eval_image_of is not None else
+                 EVAL_COST * step_of(cfg.eval_steps, cfg.eval_offset) / cfg.batch)
+    eval_s = per_image * eval_images
     return {"n_train": n_train, "n_test": n_test, "epochs": cfg.epochs, "steps": cfg.steps, "offset": cfg.offset,
             "eval_steps": cfg.eval_steps, "train_steps": train_steps, "step_s": step_s, "eval_images": eval_images,
             "eval_s": eval_s, "device_s": train_steps * step_s + eval_s}
@@ -216,7 +225,8 @@ class _StepSetup:
 
 
 def _setup(cfg: TrainConfig, steps: int, offset: str, device: torch.device, seed: int, group: int) -> _StepSetup:
-    """Model(s) of ``cfg`` at M = ``steps`` with ``offset``, random inputs of one batch, the step.
+    """Model(s) of ``cfg`` at M = ``steps`` with ``offset``, random inputs of one batch, the step
+    (with ``cfg.kernel``).
 
     ``group`` > 1: G runs (seeds ``seed`` … ``seed + G - 1``) trained as one group."""
     torch.manual_seed(seed)
@@ -259,6 +269,28 @@ def _time_step(cfg: TrainConfig, steps: int, device: torch.device, repeats: int,
             "param_bytes": st.param_bytes}
 
 
+def _time_eval(cfg: TrainConfig, steps: int, offset: str, device: torch.device, repeats: int, seed: int) -> float:
+    """Seconds per test image of an evaluation at M = ``steps`` with ``offset``: one run's forward
+    pass and cost in eval mode without gradients, at the run's evaluation batch size (what
+    :func:`pnnlib.train.evaluate` does)."""
+    torch.manual_seed(seed)
+    mcfg = cfg.replace(eval_steps=steps, eval_offset=offset, device=str(device))
+    shape = DATASET_SIZES[cfg.dataset][2]
+    net = build_model(mcfg, shape, N_CLASSES).to(device).eval()
+    batch = eval_batch(mcfg, device)
+    x = torch.rand(batch, *shape, device=device)
+    x = x.flatten(1) if cfg.model == "mlp" else x
+    y = torch.arange(batch, device=device) % N_CLASSES
+
+    def forward() -> None:
+        with torch.no_grad():
+            cost(net, x, y, mcfg, N_CLASSES)
+
+    forward()
+    wall, cpu = time_call(forward, device, repeats)
+    return statistics.median(wall if device.type == "cuda" else cpu) / batch
+
+
 def _memory_at(cfg: TrainConfig, steps: int, device: torch.device, seed: int, group: int) -> int:
     """Training memory (bytes) of one step (of the whole group) at M = ``steps``, measured (see the
     module docstring)."""
@@ -272,11 +304,12 @@ def _memory_at(cfg: TrainConfig, steps: int, device: torch.device, seed: int, gr
 def measure_arch(
     cfg: TrainConfig, ref_m: int, max_m: int, device: torch.device, repeats: int, seed: int = 0,
     check_m: int | None = None, measure_budget_s: float = 5.0, group: int = 1,
-    grid_points: Sequence[tuple[int, str]] = (),
+    grid_points: Sequence[tuple[int, str]] = (), eval_points: Sequence[tuple[int, str]] = (),
 ) -> dict[str, Any]:
     """Measure the architecture of ``cfg``: step time, FLOPs and saved bytes at M_ref (and at
-    ``check_m`` if given, and at every ``(M, offset)`` of ``grid_points``: ``by_m``), training
-    memory at ``max_m`` (the plan's largest training M); with ``group`` > 1 for a group of G runs."""
+    ``check_m`` if given, and at every ``(M, offset)`` of ``grid_points``: ``by_m``), the
+    evaluation time per image at every point of ``eval_points`` (``eval_by_m``), training memory at
+    ``max_m`` (the plan's largest training M); with ``group`` > 1 for a group of G runs."""
     ref = _time_step(cfg, ref_m, device, repeats, seed, group)
     out: dict[str, Any] = {"ref": ref, "max_m": max_m, "group": group}
     if check_m is not None:
@@ -289,6 +322,9 @@ def measure_arch(
         out["by_m"] = {f"{m}-{o}": (ref if (m, o) == (ref_m, "random") else
                                     _time_step(cfg, m, device, repeats, seed, group, o))["step_s"]
                        for m, o in sorted(set(grid_points))}
+    if eval_points:
+        out["eval_by_m"] = {f"{m}-{o}": _time_eval(cfg, m, o, device, repeats, seed)
+                            for m, o in sorted(set(eval_points))}
     forward_s = EVAL_COST * step_seconds(ref["group_step_s"], max_m, "random", ref_m)
     if max_m == ref_m and device.type == "cpu":
         out.update(memory_bytes=ADAM_COPIES * ref["param_bytes"] + ref["saved_bytes"], memory_source="measured")
@@ -305,7 +341,7 @@ def estimate(
     device: str = "auto", repeats: int = 3, seed: int = 0, threads: int | None = None,
     gpu_tflops: float = 20.0, gpu_op_us: float = 10.0, gpu_speedup: float | None = None,
     measure_budget_s: float = 5.0, root: str | Path | None = None, log: Any = None, group: int = 1,
-    m_scaling: str = "auto",
+    m_scaling: str = "auto", kernel: str = "reference",
 ) -> dict[str, Any]:
     """Measure every architecture of the profile's plans and cost every run; returns the numbers.
 
@@ -313,7 +349,8 @@ def estimate(
     the first CNN family, else the first family). ``group``: time groups of G runs and cost each
     run at the per-run step. ``m_scaling``: ``"linear"`` (step linear in K from M_ref),
     ``"measured"`` (the step measured at every M and offset mode of the plan) or ``"auto"``
-    (measured on CUDA, linear on the CPU). ``log`` (a file) gets progress lines.
+    (measured on CUDA, linear on the CPU). ``kernel``: the DSTD kernels every run uses
+    (:mod:`pnnlib.core.kernels`). ``log`` (a file) gets progress lines.
     """
     if isinstance(group, bool) or not isinstance(group, int) or group < 1:
         raise ValueError(f"group must be an int >= 1, got {group!r}")
@@ -335,21 +372,26 @@ def estimate(
     archs: dict[Arch, TrainConfig] = {}
     max_m: dict[Arch, int] = {}
     points: dict[Arch, set[tuple[int, str]]] = {}
+    eval_points: dict[Arch, set[tuple[int, str]]] = {}
+    plans = {f: {rid: cfg.replace(kernel=kernel) for rid, cfg in plan.items()} for f, plan in plans.items()}
     for plan in plans.values():
         for cfg in plan.values():
             a = Arch.of(cfg)
             archs.setdefault(a, cfg)
             max_m[a] = max(max_m.get(a, 0), cfg.steps)
-            points.setdefault(a, set()).update({(cfg.steps, cfg.offset), (cfg.eval_steps, cfg.eval_offset)})
+            points.setdefault(a, set()).add((cfg.steps, cfg.offset))
+            eval_points.setdefault(a, set()).add((cfg.eval_steps, cfg.eval_offset))
     check_arch = Arch.of(next(iter(plans[check_family].values())))
     measured: dict[Arch, dict[str, Any]] = {}
     for a, cfg in archs.items():
         if log is not None:
-            what = f"{len(points[a])} (M, offset) points" if measured_m else f"M = {ref_m}"
+            what = f"{len(points[a])} training and {len(eval_points[a])} evaluation (M, offset) points" \
+                if measured_m else f"M = {ref_m}"
             print(f"  measuring {a.label}{f' in groups of {group}' if group > 1 else ''} at {what}"
                   f"{f' and M = {check_m}' if a == check_arch else ''} ...", file=log, flush=True)
         m = measure_arch(cfg, ref_m, max_m[a], dev, repeats, seed, check_m if a == check_arch else None,
-                         measure_budget_s, group, sorted(points[a]) if measured_m else ())
+                         measure_budget_s, group, sorted(points[a]) if measured_m else (),
+                         sorted(eval_points[a]) if measured_m else ())
         ref = m["ref"]
         gpu_ref_s = ref["step_s"] / gpu_speedup if gpu_speedup else \
             max(ref["flops"] / (gpu_tflops * 1e12), ref["ops"] * gpu_op_us * 1e-6)
@@ -362,12 +404,17 @@ def estimate(
             return lambda steps, offset: measured[a]["by_m"][f"{steps}-{offset}"]
         return lambda steps, offset: step_seconds(measured[a]["ref"]["step_s"], steps, offset, ref_m)
 
+    def eval_image_of(a: Arch) -> Callable[[int, str], float] | None:
+        if measured_m:
+            return lambda steps, offset: measured[a]["eval_by_m"][f"{steps}-{offset}"]
+        return None
+
     runs, families = [], []
     for family, plan in plans.items():
         by_arch: dict[Arch, list[dict[str, Any]]] = {}
         for rid, cfg in plan.items():
             a = Arch.of(cfg)
-            r = {"family": family, "run": rid, "arch": a.label, **run_cost(cfg, step_of(a))}
+            r = {"family": family, "run": rid, "arch": a.label, **run_cost(cfg, step_of(a), eval_image_of(a))}
             by_arch.setdefault(a, []).append(r)
             runs.append(r)
         for a, rs in by_arch.items():
@@ -389,7 +436,7 @@ def estimate(
         "profile": profile, "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "time": "wall-clock" if dev.type == "cuda" else "process CPU",
-        "ref_m": ref_m, "repeats": repeats, "seed": seed, "source": source_state(), "group": group,
+        "ref_m": ref_m, "repeats": repeats, "seed": seed, "source": source_state(), "group": group, "kernel": kernel,
         "m_scaling": "measured" if measured_m else "linear",
         "assumptions": {
             "step_scaling": "step(M) measured at every (M, offset mode) of the plan" if measured_m else
@@ -397,6 +444,8 @@ def estimate(
             "group": f"runs trained in groups of {group}, each costing the group's step / {group}" if group > 1
             else "each run trained alone",
             "eval_cost_per_image": EVAL_COST,
+            "eval": "measured per image: one run's no-grad forward and cost at its eval_batch and eval M"
+            if measured_m else f"an evaluation image costs {EVAL_COST:.2f} of a training image at the same M",
             "cpu_memory": "saved-for-backward bytes + 4 x parameter bytes (params, grads, Adam moments)",
             "gpu_projection": None if dev.type == "cuda" else (
                 f"GPU time = CPU time / {gpu_speedup:g} (--gpu-speedup)" if gpu_speedup else
@@ -440,7 +489,7 @@ def report(res: Mapping[str, Any]) -> str:
     a = res["assumptions"]
     lines = [
         f"paper-cost: profile '{res['profile']}', device {res['device_name']} ({res['threads']} CPU threads), "
-        f"{res['time']} time, median of {res['repeats']} steps after 1 warm-up"
+        f"{res['time']} time, median of {res['repeats']} steps after 1 warm-up, {res['kernel']} DSTD kernels"
         + (f"; groups of {res['group']} runs, per-run steps (group step / {res['group']})" if res["group"] > 1 else ""),
         "", "Measured per architecture (random inputs, random offset):", format_table(arch_rows, arch_cols),
         "", f"Per family ({unit}: measured step times x the cost model):",
@@ -452,8 +501,8 @@ def report(res: Mapping[str, Any]) -> str:
         f"saved bytes ratio {lin['saved_ratio']:.2f}",
         f"{'Measured' if res['m_scaling'] == 'measured' else 'Assumption'}: {a['step_scaling']}.",
         f"Assumption: {a['group']}.",
-        f"Assumption: an evaluation image costs {a['eval_cost_per_image']:.2f} of a training image at the same M "
-        "(forward only); evaluations: every eval_every epoch + n_eval final + hist_samples images.",
+        f"{'Measured' if res['m_scaling'] == 'measured' else 'Assumption'}: {a['eval']}; evaluations: every "
+        "eval_every epoch + n_eval final + hist_samples images.",
     ]
     if cuda:
         lines.append("Memory: torch.cuda.max_memory_allocated of a training step at the family's largest M.")
@@ -481,6 +530,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="assumed GPU speed-up over the measured CPU step instead of the FLOP count")
     p.add_argument("--group", type=int, default=1,
                    help="time groups of G runs trained together (pnnlib.train.group); cost per run (default 1)")
+    p.add_argument("--kernel", choices=KERNELS, default="reference",
+                   help="DSTD elementwise kernels of every run (pnnlib.core.kernels; default reference)")
     p.add_argument("--m-scaling", choices=("auto", "linear", "measured"), default="auto",
                    help="step vs M: linear in K from --ref-m, or measured at every M of the plan "
                         "(default auto: measured on CUDA, linear on the CPU)")
@@ -496,7 +547,7 @@ def run(args: argparse.Namespace) -> int:
                        device=args.device, repeats=repeats, seed=args.seed, threads=args.threads,
                        gpu_tflops=args.gpu_tflops, gpu_op_us=args.gpu_op_us, gpu_speedup=args.gpu_speedup,
                        measure_budget_s=args.measure_budget, log=sys.stderr, group=args.group,
-                       m_scaling=args.m_scaling)
+                       m_scaling=args.m_scaling, kernel=args.kernel)
     except pipeline.ProfileError as err:
         print(f"paper-cost: {err}", file=sys.stderr)
         return 2

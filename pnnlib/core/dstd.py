@@ -49,6 +49,7 @@ from pnnlib.core.checks import (
     check_steps,
     check_times_weight,
 )
+from pnnlib.core.kernels import end_potential_triton, resolve_kernel, spike_variables_triton
 from pnnlib.core.neuron import beta_weight, first_crossing, phi
 
 __all__ = [
@@ -240,18 +241,31 @@ class _EndPotential(torch.autograd.Function):
         return grad
 
 
-def end_potential(xg: torch.Tensor) -> torch.Tensor:
-    """:class:`_EndPotential` of ``xg`` ``[A, K, C, 2, D]`` → ``[A, C, D]`` (the reference kernel)."""
+def end_potential(xg: torch.Tensor, kernel: str = "reference") -> torch.Tensor:
+    r""":math:`\tilde v(1)` of ``xg`` ``[A, K, C, 2, D]`` → ``[A, C, D]`` (:class:`_EndPotential`), with
+    the implementation ``kernel`` (:mod:`pnnlib.core.kernels`)."""
+    if resolve_kernel(kernel, xg) == "triton":
+        return end_potential_triton(xg)
     return _EndPotential.apply(xg)
 
 
-def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator) -> torch.Tensor:
+def spike_variables_times_width(t: torch.Tensor, grid: torch.Tensor, kernel: str = "reference") -> torch.Tensor:
+    """:class:`_SpikeVariablesTimesWidth` of ``t`` ``[B, ...]`` on one grid ``[K + 1]`` → ``[B, K, ...]``,
+    with the implementation ``kernel`` (:mod:`pnnlib.core.kernels`)."""
+    if resolve_kernel(kernel, t) == "triton":
+        b = t.shape[0]
+        r = t[0].numel()
+        return spike_variables_triton(t.reshape(b, r), grid[None], b, r).view(b, -1, *t.shape[1:])
+    return _SpikeVariablesTimesWidth.apply(t, grid)
+
+
+def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator, kernel) -> torch.Tensor:
     grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype, generator=generator)
-    s_dt = _SpikeVariablesTimesWidth.apply(t_in.clamp(min=0.0), grid)
+    s_dt = spike_variables_times_width(t_in.clamp(min=0.0), grid, kernel)
     # -β∘W: the matmul/conv then gives -f̃Δ (= the exponent) and g̃Δ, [B, K, 2 N_out, ...].
     xg = coeffs(s_dt, weight, -beta_weight(weight, e_pos, e_neg))
     b, k = xg.shape[:2]
-    return end_potential(xg.view(b, k, 1, 2, -1)).view((b, -1) + xg.shape[3:])
+    return end_potential(xg.view(b, k, 1, 2, -1), kernel).view((b, -1) + xg.shape[3:])
 
 
 def rcspike_dstd(
@@ -264,6 +278,7 @@ def rcspike_dstd(
     *,
     check: bool = True,
     generator: torch.Generator | None = None,
+    kernel: str = "reference",
 ) -> torch.Tensor:
     r"""DSTD approximation :math:`\hat v_i(1)` of :func:`pnnlib.core.neuron.rcspike_exact` (Algorithm 3).
 
@@ -277,13 +292,14 @@ def rcspike_dstd(
         steps: M, the number of grid intervals of width Δτ = 1/M.
         offset: ``None`` = fresh uniform offset in (0, Δτ) per call; a float in [0, Δτ) fixes it.
         generator: where a random offset is drawn from (``None``: torch's default generator).
+        kernel: implementation of the elementwise part (:mod:`pnnlib.core.kernels`).
 
     Returns:
         ``[B, N_out]`` membrane potentials at the end of the accumulation window.
     """
     if check:
         _check(t_in, weight, e_pos, e_neg, steps, offset, 1.0, conv=False)
-    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, _dense_coefficients, generator)
+    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, _dense_coefficients, generator, kernel)
 
 
 def rcspike_dstd_conv2d(
@@ -298,6 +314,7 @@ def rcspike_dstd_conv2d(
     padding: int | tuple[int, int] = 0,
     check: bool = True,
     generator: torch.Generator | None = None,
+    kernel: str = "reference",
 ) -> torch.Tensor:
     r"""Convolutional DSTD: :math:`\tilde g=\mathrm{conv}(W,S_m)`, :math:`\tilde f=\mathrm{conv}(\beta\circ W,S_m)`.
 
@@ -310,7 +327,7 @@ def rcspike_dstd_conv2d(
     def coeffs(s, w, bw):
         return _conv_coefficients(s, w, bw, stride, padding)
 
-    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator)
+    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator, kernel)
 
 
 def rcspike_dstd_trajectory(

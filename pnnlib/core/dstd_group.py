@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from pnnlib.core.dstd import _spike_variables, _ttfs_crossing, end_potential
+from pnnlib.core.kernels import resolve_kernel, spike_variables_triton
 
 __all__ = [
     "group_beta_weight",
@@ -123,6 +124,19 @@ class _GroupSpikeVariablesTimesWidth(torch.autograd.Function):
         return torch.where(inside, -picked, torch.zeros_like(picked)), None, None, None
 
 
+def _group_spike_variables(t: torch.Tensor, grid: torch.Tensor, layout: str, kernel: str) -> torch.Tensor:
+    r""":math:`\Delta_m S_m(t)` of every run: ``layout`` ``"dense"`` (``t`` ``[G, B, N]`` →
+    ``[G, B, K, N]``) or ``"conv"`` (``t`` ``[B, G, Q]`` → ``[B, K, G, Q]``)."""
+    if resolve_kernel(kernel, t) == "triton":
+        if layout == "dense":
+            g, b, n = t.shape
+            return spike_variables_triton(t.reshape(g * b, n), grid, b, n).view(g, b, -1, n)
+        b, g, q = t.shape
+        return spike_variables_triton(t.reshape(b, g * q), grid, b, q).view(b, -1, g, q)
+    gdim, kdim = (0, 2) if layout == "dense" else (1, 1)
+    return _GroupSpikeVariablesTimesWidth.apply(t, grid, gdim, kdim)
+
+
 def _check_group(weight: torch.Tensor, e_pos: Sequence[float], e_neg: Sequence[float],
                  offsets: Sequence[float | None], generators: Sequence[torch.Generator | None]) -> int:
     g = weight.shape[0]
@@ -140,16 +154,19 @@ def rcspike_dstd_group(
     steps: int,
     offsets: Sequence[float | None],
     generators: Sequence[torch.Generator | None],
+    *,
+    kernel: str = "reference",
 ) -> torch.Tensor:
     r""":func:`pnnlib.core.dstd.rcspike_dstd` of G runs: ``t_in`` ``[G, B, N_in]``, ``weight``
-    ``[G, N_out, N_in]``, per-run E⁺, E⁻, offsets and generators; returns ``[G, B, N_out]``."""
+    ``[G, N_out, N_in]``, per-run E⁺, E⁻, offsets and generators; returns ``[G, B, N_out]``.
+    ``kernel``: implementation of the elementwise part (:mod:`pnnlib.core.kernels`)."""
     g = _check_group(weight, e_pos, e_neg, offsets, generators)
     grid = group_grid(steps, offsets, 1.0, generators=generators, device=t_in.device, dtype=t_in.dtype)
-    s_dt = _GroupSpikeVariablesTimesWidth.apply(t_in.clamp(min=0.0), grid, 0, 2)  # [G, B, K, N_in]
+    s_dt = _group_spike_variables(t_in.clamp(min=0.0), grid, "dense", kernel)  # [G, B, K, N_in]
     b, k = s_dt.shape[1:3]
     w_all = torch.cat([-group_beta_weight(weight, e_pos, e_neg), weight], 1)  # [G, 2 N_out, N_in]
     xg = torch.bmm(s_dt.view(g, b * k, -1), w_all.transpose(1, 2))  # [G, B·K, 2 N_out]: -f̃Δ, g̃Δ
-    return end_potential(xg.view(g * b, k, 1, 2, -1)).view(g, b, -1)
+    return end_potential(xg.view(g * b, k, 1, 2, -1), kernel).view(g, b, -1)
 
 
 def _grouped_conv_weight(weight: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
@@ -169,6 +186,7 @@ def rcspike_dstd_conv2d_group(
     *,
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
+    kernel: str = "reference",
 ) -> torch.Tensor:
     r""":func:`pnnlib.core.dstd.rcspike_dstd_conv2d` of G runs: ``t_in`` ``[B, G·C_in, H, W]``,
     ``weight`` ``[G, C_out, C_in, kh, kw]``; returns ``[B, G·C_out, H', W']``. The K grid points are
@@ -176,12 +194,12 @@ def rcspike_dstd_conv2d_group(
     g = _check_group(weight, e_pos, e_neg, offsets, generators)
     grid = group_grid(steps, offsets, 1.0, generators=generators, device=t_in.device, dtype=t_in.dtype)
     b, gc, h, w = t_in.shape
-    s_dt = _GroupSpikeVariablesTimesWidth.apply(t_in.clamp(min=0.0).view(b, g, -1), grid, 1, 1)  # [B, K, G, C·H·W]
+    s_dt = _group_spike_variables(t_in.clamp(min=0.0).view(b, g, -1), grid, "conv", kernel)  # [B, K, G, C·H·W]
     k = s_dt.shape[1]
     w_all = _grouped_conv_weight(weight, -group_beta_weight(weight, e_pos, e_neg))
     xg = F.conv2d(s_dt.view(b * k, gc, h, w), w_all, stride=stride, padding=padding, groups=g)
     ho, wo = xg.shape[2:]
-    return end_potential(xg.view(b, k, g, 2, -1)).view(b, -1, ho, wo)
+    return end_potential(xg.view(b, k, g, 2, -1), kernel).view(b, -1, ho, wo)
 
 
 def _ttfs_widths(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -61,6 +61,8 @@ class GroupSpikingLayer(nn.Module):
             raise ValueError("the members' TTFS layers differ in t_max or v_th")
         if any(m.exact for m in members):
             raise ValueError("exact mode is not run as a group; train exact runs alone")
+        if len({m.kernel for m in members}) != 1:
+            raise ValueError("the members' layers differ in their DSTD kernel")
         self.members = list(members)  # plain list: the members' parameters belong to their networks
 
     def members_view(self, t: torch.Tensor) -> list[torch.Tensor]:
@@ -78,9 +80,9 @@ class GroupSpikingLayer(nn.Module):
                   [m.generator for m in ms])
         conv = dict(stride=ms[0].stride, padding=ms[0].padding) if self.conv else {}
         if self.kind is RCSpikeLinear:
-            t = self._readout(dstd_group.rcspike_dstd_group(*common))
+            t = self._readout(dstd_group.rcspike_dstd_group(*common, kernel=ms[0].kernel))
         elif self.kind is RCSpikeConv2d:
-            t = self._readout(dstd_group.rcspike_dstd_conv2d_group(*common, **conv))
+            t = self._readout(dstd_group.rcspike_dstd_conv2d_group(*common, **conv, kernel=ms[0].kernel))
         elif self.kind is TTFSLinear:
             t = dstd_group.ttfs_dstd_group(*common, ms[0].t_max, ms[0].v_th)
         else:

@@ -108,6 +108,7 @@ class SpikingLayer(nn.Module):
     e_dis = _SpecField()
     t_max = _SpecField()
     v_th = _SpecField()
+    kernel = _SpecField()
 
     def __init__(self, spec: NeuronSpec) -> None:
         super().__init__()
@@ -168,7 +169,7 @@ class RCSpikeLinear(SpikingLayer):
             return neuron.rcspike_exact(t_in, self.weight, s.e_pos, s.e_neg, check=False)
         steps, offset = self.grid_args()
         return dstd.rcspike_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, check=False,
-                                 generator=self.generator)
+                                 generator=self.generator, kernel=s.kernel)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         return self.add_noise(neuron.rcspike_fire_time(self.membrane(t_in), self.spec.e_dis))
@@ -225,7 +226,7 @@ class RCSpikeConv2d(_Conv):
         steps, offset = self.grid_args()
         return dstd.rcspike_dstd_conv2d(t_in, self.weight, s.e_pos, s.e_neg, steps, offset,
                                         stride=self.stride, padding=self.padding, check=False,
-                                        generator=self.generator)
+                                        generator=self.generator, kernel=s.kernel)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         return self.add_noise(neuron.rcspike_fire_time(self.membrane(t_in), self.spec.e_dis))

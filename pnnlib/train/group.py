@@ -60,7 +60,7 @@ __all__ = ["GROUP_KEYS", "GroupAdam", "group_cost", "group_key", "group_plan", "
 log = logging.getLogger("pnnlib.train")
 
 GROUP_KEYS = ("model", "hidden", "width", "n_outputs", "extra_outputs", "dataset", "data_dir", "download",
-              "train_subset", "test_subset", "steps", "batch", "epochs", "t_max", "exact", "device")
+              "train_subset", "test_subset", "steps", "batch", "epochs", "t_max", "exact", "device", "kernel")
 """:class:`~pnnlib.train.TrainConfig` keys that must agree within a group (the stacked network,
 the data and the step count). ``exact`` runs are never grouped (each is a group of one)."""
 
