@@ -180,6 +180,20 @@ def test_runs_that_cannot_share_a_group_are_refused_naming_the_key(tmp_path) -> 
         train_group(cfgs, [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(ValueError, match="share an out_dir"):
         train_group([TrainConfig(**MLP)] * 2, [tmp_path / "a", tmp_path / "a"])
+    with pytest.raises(ValueError, match="kernel"):
+        train_group([TrainConfig(**MLP), TrainConfig(**MLP, kernel="triton")], [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(ValueError, match="CUDA"):
+        train_group([TrainConfig(**{**MLP, "device": "cpu"})], [tmp_path / "a"], cuda_graph=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kernel", ["reference", "triton"])
+def test_a_group_replayed_from_a_cuda_graph_trains_like_the_eager_group(tmp_path, kernel: str) -> None:
+    cfgs = [TrainConfig(**{**MLP, **v, "device": "cuda", "kernel": kernel, "epochs": 2}) for v in MLP_RUNS]
+    eager = train_group(cfgs, [tmp_path / f"eager{r}" for r in range(3)])
+    graphed = train_group(cfgs, [tmp_path / f"graph{r}" for r in range(3)], cuda_graph=True)
+    for a, b in zip(eager, graphed):  # Adam's float32 bias correction on the device: rounding only
+        _assert_same_run(a, b, rel=1e-4)
 
 
 def test_group_plan_puts_every_run_in_one_deterministic_group() -> None:

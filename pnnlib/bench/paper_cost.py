@@ -91,7 +91,7 @@ from pnnlib.io import write_json_atomic
 from pnnlib.nn.group import GroupNetwork
 from pnnlib.train import TrainConfig, build_model, cost
 from pnnlib.train.evaluation import eval_batch
-from pnnlib.train.group import GroupAdam, group_cost, group_step
+from pnnlib.train.group import GraphedGroupStep, GroupAdam, group_cost, group_step
 
 __all__ = [
     "DATASET_SIZES",
@@ -218,49 +218,61 @@ def _param_bytes(net: torch.nn.Module) -> int:
 class _StepSetup:
     """A training step on random inputs (one run, or a group of runs) and what the estimate reads."""
 
-    step: Callable[[], Any]  # forward, cost, backward, Adam
+    step: Callable[[], Any]  # forward, cost, backward, Adam (timed)
     forward: Callable[[], torch.Tensor]  # forward and cost only (for the saved-for-backward bytes)
     param_bytes: int
     group: int
+    eager_step: Callable[[], Any]  # the same step dispatched op by op (counted: FLOPs, operators)
 
 
-def _setup(cfg: TrainConfig, steps: int, offset: str, device: torch.device, seed: int, group: int) -> _StepSetup:
+def _setup(cfg: TrainConfig, steps: int, offset: str, device: torch.device, seed: int, group: int,
+           cuda_graph: bool = False) -> _StepSetup:
     """Model(s) of ``cfg`` at M = ``steps`` with ``offset``, random inputs of one batch, the step
     (with ``cfg.kernel``).
 
-    ``group`` > 1: G runs (seeds ``seed`` … ``seed + G - 1``) trained as one group."""
+    ``group`` > 1: G runs (seeds ``seed`` … ``seed + G - 1``) trained as one group; ``cuda_graph``:
+    its step replayed from a CUDA graph (:class:`~pnnlib.train.group.GraphedGroupStep`)."""
     torch.manual_seed(seed)
     mcfg = cfg.replace(steps=steps, offset=offset, device=str(device))
     shape = DATASET_SIZES[cfg.dataset][2]
-    if group == 1:
+    if group == 1 and not cuda_graph:
         net = build_model(mcfg, shape, N_CLASSES).to(device)
     x = torch.rand(cfg.batch, *shape, device=device)
     if cfg.model == "mlp":
         x = x.flatten(1)
     y = torch.arange(cfg.batch, device=device) % N_CLASSES
-    if group == 1:
-        return _StepSetup(training_step(net, x, y, mcfg, N_CLASSES), lambda: cost(net, x, y, mcfg, N_CLASSES)[0],
-                          _param_bytes(net), 1)
+    if group == 1 and not cuda_graph:
+        step = training_step(net, x, y, mcfg, N_CLASSES)
+        return _StepSetup(step, lambda: cost(net, x, y, mcfg, N_CLASSES)[0], _param_bytes(net), 1, step)
     cfgs = [mcfg.replace(seed=seed + r) for r in range(group)]
     nets = [build_model(c, shape, N_CLASSES, torch.Generator().manual_seed(c.seed)).to(device) for c in cfgs]
-    for c, net in zip(cfgs, nets):
-        net.set_generator(torch.Generator(device=device).manual_seed(c.seed))
+    gens = [torch.Generator(device=device).manual_seed(c.seed) for c in cfgs]
+    for gen, net in zip(gens, nets):
+        net.set_generator(gen)
         net.train()
-    gnet, opt = GroupNetwork(nets), GroupAdam(nets, [c.lr for c in cfgs])
-    xb, yb = gnet.stack_inputs([x] * group), y.expand(group, -1)
-    return _StepSetup(lambda: group_step(gnet, opt, xb, yb, cfgs, N_CLASSES),
-                      lambda: group_cost(gnet, xb, yb, cfgs, N_CLASSES)[0].sum(),
-                      sum(_param_bytes(n) for n in nets), group)
+    gnet, opt = GroupNetwork(nets), GroupAdam(nets, [c.lr for c in cfgs], capturable=cuda_graph)
+    xb, yb = gnet.stack_inputs([x] * group), y.expand(group, -1).contiguous()
+
+    def eager() -> Any:
+        return group_step(gnet, opt, xb, yb, cfgs, N_CLASSES)
+
+    step = eager
+    if cuda_graph:
+        graphed = GraphedGroupStep(gnet, opt, cfgs, N_CLASSES, xb, yb, gens)
+        step = lambda: graphed(xb, yb)  # noqa: E731
+    return _StepSetup(step, lambda: group_cost(gnet, xb, yb, cfgs, N_CLASSES)[0].sum(),
+                      sum(_param_bytes(n) for n in nets), group, eager)
 
 
 def _time_step(cfg: TrainConfig, steps: int, device: torch.device, repeats: int, seed: int, group: int = 1,
-               offset: str = "random") -> dict[str, Any]:
+               offset: str = "random", cuda_graph: bool = False) -> dict[str, Any]:
     """One warm-up step (counting FLOPs, operators and saved bytes), then ``repeats`` timed steps at
     M = ``steps``. ``step_s``, ``flops`` and ``ops`` are per run (a group's divided by G);
-    ``group_step_s`` is the whole group's step."""
-    st = _setup(cfg, steps, offset, device, seed, group)
+    ``group_step_s`` is the whole group's step (replayed from a CUDA graph with ``cuda_graph``; the
+    counts are those of the same step dispatched op by op)."""
+    st = _setup(cfg, steps, offset, device, seed, group, cuda_graph)
     with FlopCounterMode(display=False) as flops, _OpCounter() as ops:
-        saved = saved_tensor_bytes(st.step)
+        saved = saved_tensor_bytes(st.eager_step)
     wall, cpu = time_call(st.step, device, repeats)
     times = wall if device.type == "cuda" else cpu
     return {"steps": steps, "offset": offset, "group": group, "group_step_s": statistics.median(times),
@@ -291,10 +303,11 @@ def _time_eval(cfg: TrainConfig, steps: int, offset: str, device: torch.device, 
     return statistics.median(wall if device.type == "cuda" else cpu) / batch
 
 
-def _memory_at(cfg: TrainConfig, steps: int, device: torch.device, seed: int, group: int) -> int:
+def _memory_at(cfg: TrainConfig, steps: int, device: torch.device, seed: int, group: int,
+               cuda_graph: bool = False) -> int:
     """Training memory (bytes) of one step (of the whole group) at M = ``steps``, measured (see the
     module docstring)."""
-    st = _setup(cfg, steps, "random", device, seed, group)
+    st = _setup(cfg, steps, "random", device, seed, group, cuda_graph)
     if device.type == "cuda":
         st.step()  # Adam state allocated
         return torch.cuda.memory_allocated(device) + cuda_peak_bytes(st.step, device)
@@ -305,22 +318,24 @@ def measure_arch(
     cfg: TrainConfig, ref_m: int, max_m: int, device: torch.device, repeats: int, seed: int = 0,
     check_m: int | None = None, measure_budget_s: float = 5.0, group: int = 1,
     grid_points: Sequence[tuple[int, str]] = (), eval_points: Sequence[tuple[int, str]] = (),
+    cuda_graph: bool = False,
 ) -> dict[str, Any]:
     """Measure the architecture of ``cfg``: step time, FLOPs and saved bytes at M_ref (and at
     ``check_m`` if given, and at every ``(M, offset)`` of ``grid_points``: ``by_m``), the
     evaluation time per image at every point of ``eval_points`` (``eval_by_m``), training memory at
-    ``max_m`` (the plan's largest training M); with ``group`` > 1 for a group of G runs."""
-    ref = _time_step(cfg, ref_m, device, repeats, seed, group)
+    ``max_m`` (the plan's largest training M); with ``group`` > 1 for a group of G runs, with
+    ``cuda_graph`` its step replayed from a CUDA graph."""
+    ref = _time_step(cfg, ref_m, device, repeats, seed, group, cuda_graph=cuda_graph)
     out: dict[str, Any] = {"ref": ref, "max_m": max_m, "group": group}
     if check_m is not None:
-        chk = _time_step(cfg, check_m, device, repeats, seed, group)
+        chk = _time_step(cfg, check_m, device, repeats, seed, group, cuda_graph=cuda_graph)
         out["check"] = {**chk, "time_ratio": chk["step_s"] / ref["step_s"],
                         "saved_ratio": chk["saved_bytes"] / ref["saved_bytes"],
                         "k_ratio": grid_intervals(check_m, "random") / grid_intervals(ref_m, "random"),
                         "m_ratio": check_m / ref_m}
     if grid_points:
         out["by_m"] = {f"{m}-{o}": (ref if (m, o) == (ref_m, "random") else
-                                    _time_step(cfg, m, device, repeats, seed, group, o))["step_s"]
+                                    _time_step(cfg, m, device, repeats, seed, group, o, cuda_graph))["step_s"]
                        for m, o in sorted(set(grid_points))}
     if eval_points:
         out["eval_by_m"] = {f"{m}-{o}": _time_eval(cfg, m, o, device, repeats, seed)
@@ -329,7 +344,7 @@ def measure_arch(
     if max_m == ref_m and device.type == "cpu":
         out.update(memory_bytes=ADAM_COPIES * ref["param_bytes"] + ref["saved_bytes"], memory_source="measured")
     elif device.type == "cuda" or forward_s <= measure_budget_s:
-        out.update(memory_bytes=_memory_at(cfg, max_m, device, seed, group), memory_source="measured")
+        out.update(memory_bytes=_memory_at(cfg, max_m, device, seed, group, cuda_graph), memory_source="measured")
     else:
         saved = ref["saved_bytes"] * grid_intervals(max_m, "random") / grid_intervals(ref_m, "random")
         out.update(memory_bytes=int(ADAM_COPIES * ref["param_bytes"] + saved), memory_source="scaled from M_ref")
@@ -341,7 +356,7 @@ def estimate(
     device: str = "auto", repeats: int = 3, seed: int = 0, threads: int | None = None,
     gpu_tflops: float = 20.0, gpu_op_us: float = 10.0, gpu_speedup: float | None = None,
     measure_budget_s: float = 5.0, root: str | Path | None = None, log: Any = None, group: int = 1,
-    m_scaling: str = "auto", kernel: str = "reference",
+    m_scaling: str = "auto", kernel: str = "reference", cuda_graph: bool = False,
 ) -> dict[str, Any]:
     """Measure every architecture of the profile's plans and cost every run; returns the numbers.
 
@@ -350,7 +365,8 @@ def estimate(
     run at the per-run step. ``m_scaling``: ``"linear"`` (step linear in K from M_ref),
     ``"measured"`` (the step measured at every M and offset mode of the plan) or ``"auto"``
     (measured on CUDA, linear on the CPU). ``kernel``: the DSTD kernels every run uses
-    (:mod:`pnnlib.core.kernels`). ``log`` (a file) gets progress lines.
+    (:mod:`pnnlib.core.kernels`). ``cuda_graph``: time the group step replayed from a CUDA graph.
+    ``log`` (a file) gets progress lines.
     """
     if isinstance(group, bool) or not isinstance(group, int) or group < 1:
         raise ValueError(f"group must be an int >= 1, got {group!r}")
@@ -359,6 +375,8 @@ def estimate(
     if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
+    if cuda_graph and dev.type != "cuda":
+        raise ValueError(f"--cuda-graph needs a CUDA device, got {dev}")
     plans = load_plans(profile, root)
     if not plans:
         raise pipeline.ProfileError(f"profile {profile!r} has no mlp or cnn section: nothing to estimate")
@@ -391,7 +409,7 @@ def estimate(
                   f"{f' and M = {check_m}' if a == check_arch else ''} ...", file=log, flush=True)
         m = measure_arch(cfg, ref_m, max_m[a], dev, repeats, seed, check_m if a == check_arch else None,
                          measure_budget_s, group, sorted(points[a]) if measured_m else (),
-                         sorted(eval_points[a]) if measured_m else ())
+                         sorted(eval_points[a]) if measured_m else (), cuda_graph)
         ref = m["ref"]
         gpu_ref_s = ref["step_s"] / gpu_speedup if gpu_speedup else \
             max(ref["flops"] / (gpu_tflops * 1e12), ref["ops"] * gpu_op_us * 1e-6)
@@ -437,6 +455,7 @@ def estimate(
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "time": "wall-clock" if dev.type == "cuda" else "process CPU",
         "ref_m": ref_m, "repeats": repeats, "seed": seed, "source": source_state(), "group": group, "kernel": kernel,
+        "cuda_graph": cuda_graph,
         "m_scaling": "measured" if measured_m else "linear",
         "assumptions": {
             "step_scaling": "step(M) measured at every (M, offset mode) of the plan" if measured_m else
@@ -490,6 +509,7 @@ def report(res: Mapping[str, Any]) -> str:
     lines = [
         f"paper-cost: profile '{res['profile']}', device {res['device_name']} ({res['threads']} CPU threads), "
         f"{res['time']} time, median of {res['repeats']} steps after 1 warm-up, {res['kernel']} DSTD kernels"
+        + (", steps replayed from a CUDA graph" if res["cuda_graph"] else "")
         + (f"; groups of {res['group']} runs, per-run steps (group step / {res['group']})" if res["group"] > 1 else ""),
         "", "Measured per architecture (random inputs, random offset):", format_table(arch_rows, arch_cols),
         "", f"Per family ({unit}: measured step times x the cost model):",
@@ -532,6 +552,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time groups of G runs trained together (pnnlib.train.group); cost per run (default 1)")
     p.add_argument("--kernel", choices=KERNELS, default="reference",
                    help="DSTD elementwise kernels of every run (pnnlib.core.kernels; default reference)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="time the (group) training step replayed from a CUDA graph (CUDA only)")
     p.add_argument("--m-scaling", choices=("auto", "linear", "measured"), default="auto",
                    help="step vs M: linear in K from --ref-m, or measured at every M of the plan "
                         "(default auto: measured on CUDA, linear on the CPU)")
@@ -547,7 +569,7 @@ def run(args: argparse.Namespace) -> int:
                        device=args.device, repeats=repeats, seed=args.seed, threads=args.threads,
                        gpu_tflops=args.gpu_tflops, gpu_op_us=args.gpu_op_us, gpu_speedup=args.gpu_speedup,
                        measure_budget_s=args.measure_budget, log=sys.stderr, group=args.group,
-                       m_scaling=args.m_scaling, kernel=args.kernel)
+                       m_scaling=args.m_scaling, kernel=args.kernel, cuda_graph=args.cuda_graph)
     except pipeline.ProfileError as err:
         print(f"paper-cost: {err}", file=sys.stderr)
         return 2

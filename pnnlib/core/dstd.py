@@ -235,7 +235,7 @@ class _EndPotential(torch.autograd.Function):
         # (its error x^2/8 then stays below the rounding error of the direct form).
         small = nx > (-1e-5 if nx.dtype == torch.float64 else -4e-3)
         dpsi = torch.sub(decay, psi).div_(nx)
-        dpsi = torch.where(small, torch.add(nx.new_tensor(0.5), nx, alpha=1.0 / 3.0), dpsi)
+        dpsi = torch.where(small, torch.add(nx.new_full((), 0.5), nx, alpha=1.0 / 3.0), dpsi)
         # d v_{m+1} / d(-x_m) = G_m dpsi/d(-x_m) + v_m e^{-x_m}
         torch.mul(adj, dpsi.mul_(big_g).addcmul_(v_start, decay), out=grad[:, :, :, 0])
         return grad

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,12 +34,25 @@ from pnnlib.core.kernels import resolve_kernel, spike_variables_triton
 
 __all__ = [
     "group_beta_weight",
+    "run_constant",
     "group_grid",
     "rcspike_dstd_conv2d_group",
     "rcspike_dstd_group",
     "ttfs_dstd_conv2d_group",
     "ttfs_dstd_group",
 ]
+
+
+_CONSTANTS: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
+def run_constant(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    """``[G]`` tensor of per-run settings (E±, σ, τ_soft, …) on ``like``'s device and dtype, made once
+    and reused: no host-to-device copy per step (which a captured CUDA graph could not replay)."""
+    key = (tuple(float(v) for v in values), like.dtype, like.device)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(key[0], dtype=like.dtype, device=like.device)
+    return _CONSTANTS[key]
 
 
 def group_grid(
@@ -63,8 +77,7 @@ def group_grid(
     u = [torch.rand((), device=device, dtype=dtype, generator=gen) for o, gen in zip(offsets, generators)
          if o is None]
     drawn = iter((torch.stack(u) * (1 - 2e-6) + 1e-6) * dt) if u else iter(())
-    o = torch.stack([next(drawn) if off is None else torch.tensor(float(off), device=device, dtype=dtype)
-                     for off in offsets])
+    o = torch.stack([next(drawn) if off is None else m.new_full((), float(off)) for off in offsets])
     grid = m - o[:, None]
     if all(off is not None and float(off) == 0.0 for off in offsets):
         return grid
@@ -75,10 +88,10 @@ def group_beta_weight(weight: torch.Tensor, e_pos: Sequence[float], e_neg: Seque
     r""":math:`\beta\circ W` of every run, ``weight`` ``[G, ...]``: ``w/E⁺_g`` where ``w ≥ 0``,
     ``w/E⁻_g`` else (as :func:`pnnlib.core.neuron.beta_weight` per run)."""
     shape = (len(e_pos),) + (1,) * (weight.dim() - 1)
-    ep = torch.tensor(e_pos, dtype=weight.dtype, device=weight.device).view(shape)
+    ep = run_constant(e_pos, weight).view(shape)
     if all(float(n) == -float(p) for p, n in zip(e_pos, e_neg)):
         return weight.abs() / ep
-    en = torch.tensor(e_neg, dtype=weight.dtype, device=weight.device).view(shape)
+    en = run_constant(e_neg, weight).view(shape)
     return torch.where(weight >= 0, weight / ep, weight / en)
 
 

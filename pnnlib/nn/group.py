@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from pnnlib.core import dstd_group
+from pnnlib.core.dstd_group import run_constant
 from pnnlib.core.neuron import rcspike_fire_time
 from pnnlib.nn.layers import RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, SpikingLayer, TTFSConv2d, TTFSLinear
 from pnnlib.nn.networks import SpikeNetwork
@@ -106,7 +107,7 @@ class GroupSpikingLayer(nn.Module):
         run_axis = 1 if self.conv else 0
         shape = [1] * (noise[0].dim() + 1)
         shape[run_axis] = len(ms)
-        sigma = torch.tensor([m.sigma for m in ms], dtype=t.dtype, device=t.device).view(shape)
+        sigma = run_constant([m.sigma for m in ms], t).view(shape)
         return t + (torch.stack(noise, run_axis) * sigma).view_as(t)
 
 

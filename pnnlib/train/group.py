@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from pnnlib import data as data_mod
+from pnnlib.core.dstd_group import run_constant
 from pnnlib.nn.group import GroupNetwork
 from pnnlib.nn.networks import SpikeNetwork
 from pnnlib.train.config import TrainConfig, load_yaml
@@ -55,7 +56,8 @@ from pnnlib.train.losses import _finite_times, early_spike_penalty, last_t_max, 
 from pnnlib.train.models import build_model, flat_input, resolve_device
 from pnnlib.train.rng import RunGenerators
 
-__all__ = ["GROUP_KEYS", "GroupAdam", "group_cost", "group_key", "group_plan", "group_step", "main", "train_group"]
+__all__ = ["GROUP_KEYS", "GraphedGroupStep", "GroupAdam", "group_cost", "group_key", "group_plan", "group_step",
+           "main", "train_group"]
 
 log = logging.getLogger("pnnlib.train")
 
@@ -115,7 +117,7 @@ def group_cost(gnet: GroupNetwork, x: torch.Tensor, labels: torch.Tensor, cfgs: 
     t_out = _finite_times(pairs[-1][2], t_max)
 
     def per_run(values: Sequence[float]) -> torch.Tensor:
-        return torch.tensor(values, dtype=t_out.dtype, device=t_out.device).view(g, 1, 1)
+        return run_constant(values, t_out).view(g, 1, 1)
 
     logits = -t_out / per_run([c.tau_soft for c in cfgs])
     if cfgs[0].extra_outputs == "exclude":
@@ -155,15 +157,17 @@ def group_step(gnet: GroupNetwork, opt: GroupAdam, x: torch.Tensor, labels: torc
 
 class GroupAdam:
     """One :class:`torch.optim.Adam` over the parameters of every run (a parameter group per learning
-    rate), and each run's view of it with the single-run ``state_dict`` format."""
+    rate), and each run's view of it with the single-run ``state_dict`` format. ``capturable``: Adam's
+    step counts on the device, as a CUDA graph needs (:class:`GraphedGroupStep`)."""
 
-    def __init__(self, nets: Sequence[SpikeNetwork], lrs: Sequence[float]) -> None:
+    def __init__(self, nets: Sequence[SpikeNetwork], lrs: Sequence[float], capturable: bool = False) -> None:
         self.params = [list(net.parameters()) for net in nets]
         self.lrs = list(lrs)
+        self.capturable = capturable
         by_lr: dict[float, list[torch.nn.Parameter]] = {}
         for ps, lr in zip(self.params, self.lrs):
             by_lr.setdefault(lr, []).extend(ps)
-        self.opt = torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in by_lr.items()])
+        self.opt = torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in by_lr.items()], capturable=capturable)
 
     def run(self, r: int) -> _RunAdam:
         """Run ``r``'s view (``state_dict`` / ``load_state_dict`` as its own Adam would have them)."""
@@ -189,7 +193,62 @@ class _RunAdam:
         alone = self.group._alone(self.r)
         alone.load_state_dict(state)
         for p in self.group.params[self.r]:
+            if self.group.capturable and "step" in alone.state[p]:
+                alone.state[p]["step"] = alone.state[p]["step"].to(p.device)
             self.group.opt.state[p] = alone.state[p]
+
+
+class GraphedGroupStep:
+    """:func:`group_step` captured once in a CUDA graph and replayed for every full batch (the launch
+    overhead of a step: one graph launch instead of hundreds of kernels).
+
+    Before the capture, two warm-up steps on a side stream set up Adam's state and the libraries'
+    workspaces; the parameters, Adam's state and the runs' generators are then restored in place,
+    so the warm-up leaves no trace in the training. The runs' generators are registered with the
+    graph, so every replay draws fresh offsets and noise from each run's own stream. Needs a CUDA
+    device, the ``triton`` kernels or the reference ones (both capture-safe: no host synchronisation,
+    no host-to-device copies inside the step) and a :class:`GroupAdam` with ``capturable=True``.
+    """
+
+    def __init__(self, gnet: GroupNetwork, opt: GroupAdam, cfgs: Sequence[TrainConfig], n_classes: int,
+                 x: torch.Tensor, labels: torch.Tensor, generators: Sequence[torch.Generator]) -> None:
+        if x.device.type != "cuda":
+            raise ValueError(f"a CUDA graph needs a CUDA device, the group trains on {x.device}")
+        if not opt.capturable:
+            raise ValueError("a CUDA graph needs GroupAdam(..., capturable=True)")
+        self.x, self.labels = x.clone(), labels.clone()
+        params = [p for ps in opt.params for p in ps]
+        saved_params = [p.detach().clone() for p in params]
+        saved_gens = [g.get_state() for g in generators]
+        fresh = not opt.opt.state
+        saved_state = {p: {k: v.clone() for k, v in opt.opt.state[p].items()} for p in params if p in opt.opt.state}
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                group_step(gnet, opt, self.x, self.labels, cfgs, n_classes)
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        with torch.no_grad():
+            for p, v in zip(params, saved_params):
+                p.copy_(v)
+            for p in params:
+                for k, v in opt.opt.state[p].items():
+                    v.zero_() if fresh else v.copy_(saved_state[p][k])
+        self.graph = torch.cuda.CUDAGraph()
+        for g in generators:
+            self.graph.register_generator_state(g)
+        opt.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.c, self.t_out = group_step(gnet, opt, self.x, self.labels, cfgs, n_classes)
+        for g, state in zip(generators, saved_gens):
+            g.set_state(state)
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One captured step on the batch ``(x, labels)`` (the captured shapes); returns ``(C, t_out)``."""
+        self.x.copy_(x)
+        self.labels.copy_(labels)
+        self.graph.replay()
+        return self.c, self.t_out
 
 
 def _load_data(cfgs: Sequence[TrainConfig], device: torch.device) -> list[data_mod.SpikeData]:
@@ -244,14 +303,16 @@ def _check_compatible(cfgs: Sequence[TrainConfig]) -> None:
         raise ValueError("TrainConfig.exact: exact runs are not grouped; train each alone")
 
 
-def _train_epochs(members: Sequence[_Member], device: torch.device) -> None:
+def _train_epochs(members: Sequence[_Member], device: torch.device, cuda_graph: bool) -> None:
     """Train ``members`` (all after the same number of epochs) together to their last epoch, writing
-    each run's checkpoint and running metrics after every epoch."""
+    each run's checkpoint and running metrics after every epoch; full batches replay a
+    :class:`GraphedGroupStep` with ``cuda_graph``."""
     cfgs = [m.cfg for m in members]
     cfg0 = cfgs[0]
     n_classes = members[0].data.n_classes
     gnet = GroupNetwork([m.net for m in members])
-    opt = GroupAdam([m.net for m in members], [c.lr for c in cfgs])
+    opt = GroupAdam([m.net for m in members], [c.lr for c in cfgs], capturable=cuda_graph)
+    graphed: GraphedGroupStep | None = None
     for r, m in enumerate(members):
         if m.opt_state is not None:
             opt.run(r).load_state_dict(m.opt_state)
@@ -273,7 +334,12 @@ def _train_epochs(members: Sequence[_Member], device: torch.device) -> None:
                 xs = [m.data.train_t[ix] for m, ix in zip(members, idx)]
                 xs = [x if m.data.augment is None else m.data.augment(x, m.gens.shuffle) for m, x in zip(members, xs)]
             xb = gnet.stack_inputs([x.flatten(1) if flat_input(cfg0) else x for x in xs])
-            c, t_out = group_step(gnet, opt, xb, yb, cfgs, n_classes)
+            if cuda_graph and yb.shape[1] == cfg0.batch:
+                if graphed is None:
+                    graphed = GraphedGroupStep(gnet, opt, cfgs, n_classes, xb, yb, [m.gens.draws for m in members])
+                c, t_out = graphed(xb, yb)
+            else:
+                c, t_out = group_step(gnet, opt, xb, yb, cfgs, n_classes)
             loss_sum += c.double() * yb.shape[1]
             correct += (t_out[:, :, :n_classes].argmin(2) == yb).sum(1)
         rows = [{"epoch": epoch, "train_loss": ls / n, "train_acc": ok / n, "test_loss": None, "test_acc": None}
@@ -290,10 +356,12 @@ def _train_epochs(members: Sequence[_Member], device: torch.device) -> None:
 
 
 def train_group(
-    configs: Sequence[TrainConfig | dict[str, Any]], out_dirs: Sequence[str | Path]
+    configs: Sequence[TrainConfig | dict[str, Any]], out_dirs: Sequence[str | Path], *, cuda_graph: bool = False
 ) -> list[dict[str, Any]]:
     """Train the runs ``configs[i]`` into ``out_dirs[i]`` as one group (see the module docstring);
-    returns each run's metrics (as :func:`pnnlib.train.train` returns them).
+    returns each run's metrics (as :func:`pnnlib.train.train` returns them). ``cuda_graph``: replay
+    the training step from a CUDA graph (:class:`GraphedGroupStep`; CUDA only; Adam then keeps its
+    step counts on the device, which rounds its bias correction in float32).
 
     Finished runs are read back; unfinished ones resume from their checkpoints (written alone or
     in a group). A group of one ``exact`` run is trained by :func:`~pnnlib.train.train`.
@@ -311,6 +379,8 @@ def train_group(
     _check_compatible(cfgs)
     if cfgs[0].exact:
         return [train(cfgs[0], outs[0])]
+    if cuda_graph and resolve_device(cfgs[0].device).type != "cuda":
+        raise ValueError("cuda_graph=True needs training on a CUDA device (TrainConfig.device)")
     todo = [i for i, (cfg, out) in enumerate(zip(cfgs, outs)) if _open_run_dir(cfg, out) is None]
     if todo:
         threads = [cfgs[i].num_threads for i in todo if cfgs[i].num_threads is not None]
@@ -329,7 +399,7 @@ def train_group(
             m.history = _resume(m.out, m.cfg, net, m, gens)
             members.append(m)
         for done in sorted({len(m.history) for m in members}):
-            _train_epochs([m for m in members if len(m.history) == done], device)
+            _train_epochs([m for m in members if len(m.history) == done], device, cuda_graph)
     # Final evaluations, histograms and weights: each run's own train(), which finds its last checkpoint.
     return [train(cfg, out) for cfg, out in zip(cfgs, outs)]
 
@@ -355,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--group", default=None, metavar="GID", help="train this group of group_plan(plan, --max-size)")
     p.add_argument("--max-size", type=int, default=8, help="largest group for --group / --list (default 8)")
     p.add_argument("--list", action="store_true", help="print group_plan(plan, --max-size) as JSON and exit")
+    p.add_argument("--cuda-graph", action="store_true", help="replay the training step from a CUDA graph")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     raw = load_yaml(args.plan.read_text()) or {}
@@ -379,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     unknown = [r for r in runs if r not in plan]
     if unknown:
         p.error(f"run ids not in the plan: {unknown}")
-    metrics = train_group([plan[r] for r in runs], [args.out_root / r for r in runs])
+    metrics = train_group([plan[r] for r in runs], [args.out_root / r for r in runs], cuda_graph=args.cuda_graph)
     return dict(zip(runs, metrics))
 
 

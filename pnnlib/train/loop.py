@@ -55,6 +55,31 @@ def _check_same_config(out_dir: Path, cfg: TrainConfig) -> None:
         )
 
 
+class _NoBar:
+    """What the loop uses of a tqdm bar, without tqdm."""
+
+    def __init__(self, iterable: Any) -> None:
+        self.iterable = iterable
+
+    def __iter__(self) -> Any:
+        return iter(self.iterable)
+
+    def set_postfix(self, **_: Any) -> None:
+        """No bar, no postfix."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _progress_bar(iterable: Any, **kwargs: Any) -> Any:
+    """A tqdm bar over ``iterable``; without tqdm installed (a bare GPU node), no bar."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar(iterable)
+    return tqdm(iterable, **kwargs)
+
+
 def _open_run_dir(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
     """Create the run directory (a different config there is an error), write ``config.yaml``;
     the metrics of a finished run, else ``None``."""
@@ -122,8 +147,6 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     ``loss_std``, ``eval_steps``, ``eval_offset``) and ``status`` (``"done"``). A finished run
     is not recomputed.
     """
-    from tqdm.auto import tqdm  # here, so that importing the engine needs no tqdm (a bare GPU node)
-
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     out = Path(out_dir)
     done = _open_run_dir(cfg, out)
@@ -158,7 +181,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         # Running sums stay on the device (no host sync per step), in float64.
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        bar = tqdm(range(0, n, cfg.batch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
+        bar = _progress_bar(range(0, n, cfg.batch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
                    mininterval=5.0, leave=False, file=sys.stderr)
         for step, i in enumerate(bar):
             idx = perm[i : i + cfg.batch]
