@@ -463,7 +463,8 @@ def estimate(
             "group": f"runs trained in groups of {group}, each costing the group's step / {group}" if group > 1
             else "each run trained alone",
             "eval_cost_per_image": EVAL_COST,
-            "eval": "measured per image: one run's no-grad forward and cost at its eval_batch and eval M"
+            "eval": "an evaluation image costs what one run's no-grad forward and cost take per image at its "
+                    "eval_batch and eval M"
             if measured_m else f"an evaluation image costs {EVAL_COST:.2f} of a training image at the same M",
             "cpu_memory": "saved-for-backward bytes + 4 x parameter bytes (params, grads, Adam moments)",
             "gpu_projection": None if dev.type == "cuda" else (
