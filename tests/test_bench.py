@@ -222,3 +222,70 @@ def test_paper_cost_unknown_profile_names_the_available_ones(capsys):
         load_plans("no_such_profile")
     assert main(["paper-cost", "--profile", "no_such_profile"]) == 2
     assert "available: " in capsys.readouterr().err
+
+
+def _without(monkeypatch, *modules: str) -> None:
+    """Make ``import <module>`` fail, as on a machine where the package is not installed."""
+    import sys
+
+    for name in modules:
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            monkeypatch.delitem(sys.modules, loaded)
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_profiles_load_without_snakemake_and_still_name_a_bad_key(monkeypatch):
+    from pnnlib.bench.paper_cost import load_plans
+    from pnnlib.pipeline import ProfileError, load_profile
+
+    _without(monkeypatch, "snakemake")
+    with pytest.raises(ImportError):
+        import snakemake.utils  # noqa: F401
+    plans = load_plans("paper")
+    assert {k: len(v) for k, v in plans.items()} == {"mlp": 720, "vgg7_cifar10": 725, "vgg7x2_cifar10": 375,
+                                                     "vgg7_fmnist": 375, "ttfs_cnn_fmnist": 210}
+    with pytest.raises(ProfileError, match=r"mlp\.train\.epochs"):  # validated by jsonschema alone
+        load_profile({"profile": "smoke", "results_dir": "r", "figures_dir": "f", "kernel": "k",
+                      "start_timeout": 60, "mlp": {"train": {"epochs": 0}}})
+    _without(monkeypatch, "jsonschema")
+    with pytest.warns(RuntimeWarning, match="not validated"):
+        assert load_plans("smoke").keys() == plans.keys()
+
+
+def test_paper_cost_measures_groups_and_the_step_at_every_m_of_the_plan():
+    from pnnlib.bench.paper_cost import measure_arch, run_cost
+    from pnnlib.train import TrainConfig
+
+    cfg = TrainConfig(hidden=[16], batch=4, train_subset=40, test_subset=20, epochs=2, steps=3, eval_steps=5, n_eval=1,
+                      hist_samples=10)
+    points = [(3, "fixed"), (3, "random"), (5, "random")]
+    m = measure_arch(cfg, 3, 3, torch.device("cpu"), 2, group=3, grid_points=points, eval_points=[(5, "random")])
+    ref = m["ref"]
+    assert m["group"] == ref["group"] == 3 and ref["step_s"] == pytest.approx(ref["group_step_s"] / 3)
+    assert set(m["by_m"]) == {"3-fixed", "3-random", "5-random"} and m["by_m"]["3-random"] == ref["step_s"]
+    assert all(v > 0 for v in m["by_m"].values())
+    cost = run_cost(cfg, lambda steps, offset: m["by_m"][f"{steps}-{offset}"])
+    assert cost["step_s"] == m["by_m"]["3-random"] and cost["train_steps"] == 2 * 10
+    evals = (2 + 1) * 20 + 10
+    assert cost["eval_s"] == pytest.approx(m["by_m"]["5-random"] / 3 * evals / 4)  # EVAL_COST = 1/3 of a step
+    assert set(m["eval_by_m"]) == {"5-random"} and m["eval_by_m"]["5-random"] > 0  # seconds per test image
+    measured = run_cost(cfg, lambda s, o: m["by_m"][f"{s}-{o}"], lambda s, o: m["eval_by_m"][f"{s}-{o}"])
+    assert measured["eval_s"] == pytest.approx(m["eval_by_m"]["5-random"] * evals)
+    single = measure_arch(cfg, 3, 3, torch.device("cpu"), 1)
+    assert single["ref"]["group"] == 1 and "by_m" not in single
+    # a group of 3 dispatches fewer operators per run than one run alone: the GPU's gain
+    assert ref["ops"] < single["ref"]["ops"]
+
+
+@pytest.mark.slow
+def test_paper_cost_runs_without_snakemake_with_groups(tmp_path, monkeypatch, capsys):
+    _without(monkeypatch, "snakemake", "jsonschema")
+    out = tmp_path / "cost.json"
+    with pytest.warns(RuntimeWarning, match="not validated"):
+        assert main(["paper-cost", "--profile", "smoke", "--repeats", "1", "--ref-m", "2", "--check-m", "3",
+                     "--device", "cpu", "--group", "2", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["group"] == 2 and res["m_scaling"] == "linear"
+    for a in res["architectures"]:
+        assert a["ref"]["group"] == 2 and a["ref"]["step_s"] == pytest.approx(a["ref"]["group_step_s"] / 2)
+    assert "groups of 2 runs" in capsys.readouterr().out

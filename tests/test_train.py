@@ -239,10 +239,12 @@ def test_fewer_epochs_than_a_checkpoint_holds_is_an_error(tmp_path) -> None:
 def test_train_step_benchmark_prints_the_ratio(tmp_path, capsys) -> None:
     from pnnlib.bench import train_step
 
-    assert train_step.main(["--batch", "4", "--repeats", "1", "--json", str(tmp_path / "b.json")]) == 0
+    assert train_step.main(["--batch", "4", "--repeats", "1", "--group", "2", "--json", str(tmp_path / "b.json")]) == 0
     res = json.loads((tmp_path / "b.json").read_text())
     assert res["grid_intervals"] == 11 and res["results"][0]["ratio"] > 0
-    assert "target <= 1.5x" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert res["results"][0]["group_2_step_s"] > 0 and "group of G" in out
+    assert "target <= 1.5x" in out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")

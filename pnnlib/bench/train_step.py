@@ -13,10 +13,13 @@ random offset, |E| = 4, σ = 0.01, the RC-Spike cost of :func:`pnnlib.train.cost
   gradient; input gradient for all but the first layer, whose input needs none), nothing else;
 
 for batch 32 and 128, and prints the ratio ``fwd+bwd / bare`` (target ≤ 1.5) and the
-resulting time of a 60 000-image epoch. Measurements are interleaved (load from other processes
-hits both alike) and the median is reported.
+resulting time of a 60 000-image epoch. With ``--group G ...`` it also times, per G, a training
+step of G such MLP runs trained together (:func:`pnnlib.train.group.group_step`, different
+seeds and inputs per run) and reports it per run (``group_G_step_s`` = group step / G), next to
+the single run's step. Measurements are interleaved (load from other processes hits all alike)
+and the median is reported.
 
-    python -m pnnlib.bench train-step [--batch 32 128] [--steps 10] [--threads 1] [--profile]
+    python -m pnnlib.bench train-step [--batch 32 128] [--steps 10] [--threads 1] [--group 1 2 4 8] [--profile]
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from typing import Any
 import torch
 
 from pnnlib.bench.harness import standalone_main
+from pnnlib.nn.group import GroupNetwork
 from pnnlib.nn.networks import mlp
 from pnnlib.train import TrainConfig, cost, resolve_device
+from pnnlib.train.group import GroupAdam, group_step
 
-__all__ = ["HELP", "NAME", "add_arguments", "main", "measure", "report", "run", "time_bare_matmuls", "time_step"]
+__all__ = ["HELP", "NAME", "add_arguments", "main", "measure", "report", "run", "time_bare_matmuls", "time_group_step",
+           "time_step"]
 
 NAME = "train-step"
 HELP = "time one MLP 784-400-400-10 training step with DSTD against its bare matmuls (target <= 1.5x)"
@@ -75,6 +81,26 @@ def time_step(cfg: TrainConfig, batch: int, device: torch.device) -> tuple[Calla
     return fwd_bwd, step
 
 
+def time_group_step(cfg: TrainConfig, batch: int, group: int, device: torch.device) -> Callable[[], Any]:
+    """A closure running one training step of ``group`` MLP runs of ``cfg`` trained as one group."""
+    nets = []
+    for r in range(group):
+        net = mlp(SIZES, e_pos=cfg.e_pos, steps=cfg.steps, offset=cfg.offset, sigma=cfg.sigma,
+                  init_generator=torch.Generator().manual_seed(r)).to(device)
+        net.set_generator(torch.Generator(device=device).manual_seed(r))
+        nets.append(net)
+    g = torch.Generator(device=device).manual_seed(0)
+    gnet, opt = GroupNetwork(nets), GroupAdam(nets, [cfg.lr] * group)
+    x = gnet.stack_inputs([torch.rand(batch, SIZES[0], device=device, generator=g) for _ in range(group)])
+    y = (torch.arange(batch, device=device) % SIZES[-1]).expand(group, -1)
+    cfgs = [cfg] * group
+
+    def step() -> None:
+        group_step(gnet, opt, x, y, cfgs, SIZES[-1])
+
+    return step
+
+
 def time_bare_matmuls(batch: int, k: int, device: torch.device) -> Callable[[], Any]:
     """Closure running, per layer, ``[B·K, N_in] @ [N_in, 2·N_out]`` forward and backward."""
     g = torch.Generator(device=device).manual_seed(0)
@@ -95,9 +121,10 @@ def time_bare_matmuls(batch: int, k: int, device: torch.device) -> Callable[[], 
 
 def measure(
     batches: Sequence[int] = (32, 128), steps: int = 10, offset: str = "random", device: str = "auto",
-    repeats: int = 20, threads: int | None = None, profile: bool = False,
+    repeats: int = 20, threads: int | None = None, profile: bool = False, groups: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Time the MLP step and its bare matmuls for each batch size; returns the numbers."""
+    """Time the MLP step and its bare matmuls for each batch size (and the per-run step of groups of
+    each size in ``groups``); returns the numbers."""
     if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -112,15 +139,20 @@ def measure(
     for batch in batches:
         fwd_bwd, step = time_step(cfg, batch, dev)
         bare = time_bare_matmuls(batch, k, dev)
-        for fn in (fwd_bwd, step, bare):  # warm-up
+        grouped = {g: time_group_step(cfg, batch, g, dev) for g in groups}
+        for fn in (fwd_bwd, step, bare, *grouped.values()):  # warm-up
             fn()
         t_fb, t_step, t_bare = [], [], []
+        t_group: dict[int, list[float]] = {g: [] for g in groups}
         for _ in range(repeats):
             t_fb.append(_time(fwd_bwd, dev))
             t_step.append(_time(step, dev))
             t_bare.append(_time(bare, dev))
+            for g, fn in grouped.items():
+                t_group[g].append(_time(fn, dev) / g)
         row = {"batch": batch, "fwd_bwd_s": statistics.median(t_fb), "step_s": statistics.median(t_step),
-               "bare_matmuls_s": statistics.median(t_bare)}
+               "bare_matmuls_s": statistics.median(t_bare),
+               **{f"group_{g}_step_s": statistics.median(ts) for g, ts in t_group.items()}}
         row["ratio"] = row["fwd_bwd_s"] / row["bare_matmuls_s"]
         row["ratio_with_adam"] = row["step_s"] / row["bare_matmuls_s"]
         row["epoch_60k_min"] = row["step_s"] * 60000 / batch / 60
@@ -155,6 +187,13 @@ def report(res: dict[str, Any]) -> str:
     lines.append("  ratio = (forward + cost + backward) / (bare matmuls [B*K, N_in] x [N_in, 2*N_out], fwd + bwd);"
                  " target <= 1.5x")
     for r in res["results"]:
+        groups = sorted(int(k.split("_")[1]) for k in r if k.startswith("group_"))
+        if groups:
+            lines.append(f"  batch {r['batch']}, step per run in a group of G "
+                         f"(single run: {r['step_s'] * 1e3:.2f} ms): "
+                         + ", ".join(f"G={g}: {r[f'group_{g}_step_s'] * 1e3:.2f} ms "
+                                     f"({r[f'group_{g}_step_s'] / r['step_s']:.2f}x)" for g in groups))
+    for r in res["results"]:
         if "profile" in r:
             lines += [f"  profile, batch {r['batch']} (5 steps):", r["profile"]]
     return "\n".join(lines)
@@ -169,12 +208,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--profile", action="store_true", help="print a torch.profiler table of 5 steps")
+    p.add_argument("--group", type=int, nargs="*", default=[], metavar="G",
+                   help="also time groups of G runs trained together (per-run step; pnnlib.train.group)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed ``args`` (see :func:`add_arguments`), print and save it."""
-    res = measure(args.batch, args.steps, args.offset, args.device, args.repeats, args.threads, args.profile)
+    res = measure(args.batch, args.steps, args.offset, args.device, args.repeats, args.threads, args.profile,
+                  args.group)
     print(report(res), flush=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

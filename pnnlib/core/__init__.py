@@ -6,6 +6,10 @@
   (:func:`ttfs_exact`);
 * :mod:`pnnlib.core.dstd` — differentiable spike-time discretization (§2, Algorithms 3–4):
   :func:`rcspike_dstd`, :func:`ttfs_dstd` and their convolutional forms;
+* :mod:`pnnlib.core.dstd_group` — the same for a group of runs trained as one stacked network
+  (per-run grids, offsets and E±; :mod:`pnnlib.train.group`);
+* :mod:`pnnlib.core.kernels` — the choice between the reference PyTorch code and fused Triton
+  kernels for the RC-Spike layers' elementwise part;
 * :mod:`pnnlib.core.checks` — the argument checks they share.
 
 Only torch is imported here; layers and networks live in :mod:`pnnlib.nn`.

@@ -50,6 +50,7 @@ from pnnlib.core.checks import (
     check_times_weight,
     check_window_end,
 )
+from pnnlib.core.kernels import end_potential_triton, resolve_kernel, spike_variables_triton
 from pnnlib.core.neuron import beta_weight, first_crossing, phi
 
 __all__ = [
@@ -70,17 +71,19 @@ def dstd_grid(
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""Grid points :math:`T_0<\dots<T_K` (see the module docstring), as a 1-D tensor.
 
-    ``offset=None`` draws a uniform offset in (0, Δτ); a float or 0-d tensor fixes it.
+    ``offset=None`` draws a uniform offset in (0, Δτ) from ``generator`` (``None``: torch's
+    default generator of ``device``); a float or 0-d tensor fixes it.
     Returns ``K + 1`` points: ``M + 2`` with a positive offset, ``M + 1`` with offset 0.
     """
     dt = t_max / steps
     m = torch.linspace(0.0, t_max, steps + 1, device=device, dtype=dtype)
     if offset is None:
         # (0, Δτ): keep the final interval strictly positive.
-        o = (torch.rand((), device=device, dtype=dtype) * (1 - 2e-6) + 1e-6) * dt
+        o = (torch.rand((), device=device, dtype=dtype, generator=generator) * (1 - 2e-6) + 1e-6) * dt
     elif isinstance(offset, torch.Tensor):
         o = offset.to(device=device, dtype=dtype)
     else:
@@ -100,9 +103,12 @@ def spike_variables(t: torch.Tensor, grid: torch.Tensor, dim: int = 1) -> torch.
     lo, hi = grid[:-1], grid[1:]
     shape = [1] * (t.dim() + 1)
     shape[dim] = -1
-    hi_b = hi.reshape(shape)
-    width = (hi - lo).reshape(shape)
-    return ((hi_b - t.unsqueeze(dim)) / width).clamp(0.0, 1.0)
+    return _spike_variables(t.unsqueeze(dim), hi.reshape(shape), (hi - lo).reshape(shape))
+
+
+def _spike_variables(t: torch.Tensor, hi: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """``clip((hi - t) / width, 0, 1)`` for broadcastable times, interval ends and widths."""
+    return ((hi - t) / width).clamp(0.0, 1.0)
 
 
 class _SpikeVariablesTimesWidth(torch.autograd.Function):
@@ -171,9 +177,11 @@ def _check(t_in: torch.Tensor, weight: torch.Tensor, e_pos: float, e_neg: float,
 
 
 class _EndPotential(torch.autograd.Function):
-    r"""RC-Spike :math:`\tilde v(1)` from the stacked coefficients ``[-x; G]`` (axis 2), with
-    :math:`x_m=\tilde f_m\Delta_m\ge0` and :math:`G_m=\tilde g_m\Delta_m` on the K grid
-    intervals (axis 1): the exact step of Eq. 38,
+    r"""RC-Spike :math:`\tilde v(1)` from the stacked coefficients ``xg`` of shape ``[A, K, C, 2, D]``:
+    ``xg[:, :, :, 0]`` holds :math:`-x_m` with :math:`x_m=\tilde f_m\Delta_m\ge0` and ``xg[:, :, :, 1]``
+    holds :math:`G_m=\tilde g_m\Delta_m` on the K grid intervals (axis 1), for A × C × D neurons
+    (one run: A = batch, C = 1; a group of runs, :mod:`pnnlib.core.dstd_group`: the run axis is A or
+    C). Returns ``[A, C, D]``. The exact step of Eq. 38,
 
     .. math:: \tilde v_{m+1}=\tilde v_m e^{-x_m}+G_m\psi(x_m),\qquad
         \psi(x)=\frac{1-e^{-x}}{x}=\frac{(1+e^{-x})\tanh(x/2)}{x},\qquad \tilde v_0=0.
@@ -185,13 +193,12 @@ class _EndPotential(torch.autograd.Function):
     :math:`-1/2+x/3` near 0) so that a layer costs about twenty elementwise passes instead of
     the ~60 autograd records of the generic formula: this is what keeps the conv layers within
     a small factor of their bare convolutions. Agrees with :func:`pnnlib.core.neuron.v_end_scan` to
-    rounding.
+    rounding. This is the reference implementation; :mod:`pnnlib.core.kernels` holds fused ones.
     """
 
     @staticmethod
     def forward(ctx, xg: torch.Tensor) -> torch.Tensor:
-        n = xg.shape[2] // 2
-        nx, big_g = xg[:, :, :n], xg[:, :, n:]
+        nx, big_g = xg[:, :, :, 0], xg[:, :, :, 1]
         decay = torch.exp(nx)
         nx_c = nx.clamp(max=-2 * torch.finfo(nx.dtype).tiny)
         tanh_half = torch.tanh(nx_c * 0.5)
@@ -208,28 +215,47 @@ class _EndPotential(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_v: torch.Tensor) -> torch.Tensor:
         nx, big_g, decay, psi, v_start = ctx.saved_tensors
-        n = nx.shape[2]
         adj = torch.empty_like(decay)  # adj[:, m] = dL/dv_{m+1}
         adj[:, -1] = grad_v
         for m in range(nx.shape[1] - 1, 0, -1):
             torch.mul(adj[:, m], decay[:, m], out=adj[:, m - 1])
-        grad = nx.new_empty(nx.shape[:2] + (2 * n,) + nx.shape[3:])
-        torch.mul(adj, psi, out=grad[:, :, n:])
+        grad = nx.new_empty(nx.shape[:3] + (2,) + nx.shape[3:])
+        torch.mul(adj, psi, out=grad[:, :, :, 1])
         # d psi / d(-x) = (e^{-x} - psi) / (-x); series 1/2 + (-x)/3 where that cancels
         # (its error x^2/8 then stays below the rounding error of the direct form).
         small = nx > (-1e-5 if nx.dtype == torch.float64 else -4e-3)
         dpsi = torch.sub(decay, psi).div_(nx)
-        dpsi = torch.where(small, torch.add(nx.new_tensor(0.5), nx, alpha=1.0 / 3.0), dpsi)
+        dpsi = torch.where(small, torch.add(nx.new_full((), 0.5), nx, alpha=1.0 / 3.0), dpsi)
         # d v_{m+1} / d(-x_m) = G_m dpsi/d(-x_m) + v_m e^{-x_m}
-        torch.mul(adj, dpsi.mul_(big_g).addcmul_(v_start, decay), out=grad[:, :, :n])
+        torch.mul(adj, dpsi.mul_(big_g).addcmul_(v_start, decay), out=grad[:, :, :, 0])
         return grad
 
 
-def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs) -> torch.Tensor:
-    grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype)
-    s_dt = _SpikeVariablesTimesWidth.apply(t_in.clamp(min=0.0), grid)
-    # -β∘W: the matmul/conv then gives -f̃Δ (= the exponent) and g̃Δ.
-    return _EndPotential.apply(coeffs(s_dt, weight, -beta_weight(weight, e_pos, e_neg)))
+def end_potential(xg: torch.Tensor, kernel: str = "reference") -> torch.Tensor:
+    r""":math:`\tilde v(1)` of ``xg`` ``[A, K, C, 2, D]`` → ``[A, C, D]`` (:class:`_EndPotential`), with
+    the implementation ``kernel`` (:mod:`pnnlib.core.kernels`)."""
+    if resolve_kernel(kernel, xg) == "triton":
+        return end_potential_triton(xg)
+    return _EndPotential.apply(xg)
+
+
+def spike_variables_times_width(t: torch.Tensor, grid: torch.Tensor, kernel: str = "reference") -> torch.Tensor:
+    """:class:`_SpikeVariablesTimesWidth` of ``t`` ``[B, ...]`` on one grid ``[K + 1]`` → ``[B, K, ...]``,
+    with the implementation ``kernel`` (:mod:`pnnlib.core.kernels`)."""
+    if resolve_kernel(kernel, t) == "triton":
+        b = t.shape[0]
+        r = t[0].numel()
+        return spike_variables_triton(t.reshape(b, r), grid[None], b, r).view(b, -1, *t.shape[1:])
+    return _SpikeVariablesTimesWidth.apply(t, grid)
+
+
+def _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator, kernel) -> torch.Tensor:
+    grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype, generator=generator)
+    s_dt = spike_variables_times_width(t_in.clamp(min=0.0), grid, kernel)
+    # -β∘W: the matmul/conv then gives -f̃Δ (= the exponent) and g̃Δ, [B, K, 2 N_out, ...].
+    xg = coeffs(s_dt, weight, -beta_weight(weight, e_pos, e_neg))
+    b, k = xg.shape[:2]
+    return end_potential(xg.view(b, k, 1, 2, -1), kernel).view((b, -1) + xg.shape[3:])
 
 
 def rcspike_dstd(
@@ -241,6 +267,8 @@ def rcspike_dstd(
     offset: float | None = None,
     *,
     check: bool = True,
+    generator: torch.Generator | None = None,
+    kernel: str = "reference",
 ) -> torch.Tensor:
     r"""DSTD approximation :math:`\hat v_i(1)` of :func:`pnnlib.core.neuron.rcspike_exact` (Algorithm 3).
 
@@ -255,13 +283,15 @@ def rcspike_dstd(
         offset: ``None`` = fresh uniform offset in (0, Δτ) per call; a float in [0, Δτ) fixes it.
         check: validate arguments (``ValueError`` naming the argument): floating-point tensors
             of one dtype, N_in >= 1, finite weights, no NaN or −inf times, E⁺ > 0 > E⁻, M, offset.
+        generator: where a random offset is drawn from (``None``: torch's default generator).
+        kernel: implementation of the elementwise part (:mod:`pnnlib.core.kernels`).
 
     Returns:
         ``[B, N_out]`` membrane potentials at the end of the accumulation window.
     """
     if check:
         _check(t_in, weight, e_pos, e_neg, steps, offset, 1.0, conv=False)
-    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, _dense_coefficients)
+    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, _dense_coefficients, generator, kernel)
 
 
 def rcspike_dstd_conv2d(
@@ -275,6 +305,8 @@ def rcspike_dstd_conv2d(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     check: bool = True,
+    generator: torch.Generator | None = None,
+    kernel: str = "reference",
 ) -> torch.Tensor:
     r"""Convolutional DSTD: :math:`\tilde g=\mathrm{conv}(W,S_m)`, :math:`\tilde f=\mathrm{conv}(\beta\circ W,S_m)`.
 
@@ -287,7 +319,7 @@ def rcspike_dstd_conv2d(
     def coeffs(s, w, bw):
         return _conv_coefficients(s, w, bw, stride, padding)
 
-    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs)
+    return _rcspike(t_in, weight, e_pos, e_neg, steps, offset, coeffs, generator, kernel)
 
 
 def rcspike_dstd_trajectory(
@@ -307,35 +339,44 @@ def rcspike_dstd_trajectory(
     grid = dstd_grid(steps, offset, 1.0, device=t_in.device, dtype=t_in.dtype)
     s = spike_variables(t_in.clamp(min=0.0), grid, dim=1)
     f, g = _dense_coefficients(s, weight, beta_weight(weight, e_pos, e_neg)).chunk(2, 2)
-    return grid, _grid_potentials(f, g, grid)
+    return grid, _grid_potentials(f, g, (grid[1:] - grid[:-1]).reshape(-1, 1))
 
 
-def _grid_potentials(f: torch.Tensor, g: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Exact recursion over the grid (Eq. 38): ṽ at all K + 1 points, axis 1 (v = 0 at T_0)."""
-    width = grid[1:] - grid[:-1]
-    shape = [-1] + [1] * (f.dim() - 2)
-    decay = torch.exp(-f * width.reshape(shape))
-    drive = g * phi(f, width.reshape(shape))
-    v = torch.zeros_like(f[:, 0])
+def _grid_potentials(f: torch.Tensor, g: torch.Tensor, width: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Exact recursion over the grid (Eq. 38): ṽ at all K + 1 points (v = 0 at T_0), on axis ``dim``
+    of the K intervals of ``f``, ``g`` and ``width`` (the interval widths, broadcastable to ``f``)."""
+    decay = torch.exp(-f * width)
+    drive = g * phi(f, width)
+    v = torch.zeros_like(f.select(dim, 0))
     out = [v]
-    for d_k, r_k in zip(decay.unbind(1), drive.unbind(1)):  # unbind: one backward node
+    for d_k, r_k in zip(decay.unbind(dim), drive.unbind(dim)):  # unbind: one backward node
         v = v * d_k + r_k
         out.append(v)
-    return torch.stack(out, 1)
+    return torch.stack(out, dim)
 
 
-def _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs) -> torch.Tensor:
-    grid = dstd_grid(steps, offset, t_max, device=t_in.device, dtype=t_in.dtype)
+def _ttfs_crossing(f: torch.Tensor, g: torch.Tensor, t_start: torch.Tensor, width: torch.Tensor, v_th: float,
+                   dim: int) -> torch.Tensor:
+    """TTFS firing time from f̃, g̃ on the K grid intervals and the open-ended one after them (K + 1
+    entries on axis ``dim``), the interval starts ``t_start`` and widths ``width`` (last: ``inf``),
+    both broadcastable to ``f``: the recursion to the interval starts, then the first crossing."""
+    k = f.shape[dim] - 1
+    w_dim = dim - (f.dim() - width.dim())  # width is right-aligned with f by broadcasting
+    v = _grid_potentials(f.narrow(dim, 0, k), g.narrow(dim, 0, k), width.narrow(w_dim, 0, k), dim)
+    return first_crossing(t_start, f, g, v, width, v_th, dim=dim)
+
+
+def _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs, generator) -> torch.Tensor:
+    grid = dstd_grid(steps, offset, t_max, device=t_in.device, dtype=t_in.dtype, generator=generator)
     t_in = t_in.clamp(min=0.0)
     s = spike_variables(t_in, grid, dim=1)
     # After the last grid point every input with t <= t_max has arrived: one more (open-ended)
     # interval with the full coefficients, so a neuron can still fire after t_max.
     s_all = (t_in <= t_max).to(t_in.dtype).unsqueeze(1)
     f, g = coeffs(torch.cat([s, s_all], 1), weight, beta_weight(weight, e_pos, e_neg)).chunk(2, 2)
-    v = _grid_potentials(f[:, :-1], g[:, :-1], grid)  # [B, K+1, ...]
     shape = [-1] + [1] * (f.dim() - 2)
     width = torch.cat([grid[1:] - grid[:-1], grid.new_full((1,), math.inf)]).reshape(shape)
-    return first_crossing(grid.reshape(shape), f, g, v, width, v_th, dim=1)
+    return _ttfs_crossing(f, g, grid.reshape(shape), width, v_th, dim=1)
 
 
 def ttfs_dstd(
@@ -349,6 +390,7 @@ def ttfs_dstd(
     v_th: float = 1.0,
     *,
     check: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""DSTD TTFS neuron (Algorithm 4): first grid interval where ṽ reaches ``v_th``, then the
     analytic crossing time inside it (the §1.5 log formula with f̃, g̃, ṽ).
@@ -362,7 +404,7 @@ def ttfs_dstd(
     """
     if check:
         _check(t_in, weight, e_pos, e_neg, steps, offset, t_max, conv=False, v_th=v_th)
-    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, _dense_coefficients)
+    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, _dense_coefficients, generator)
 
 
 def ttfs_dstd_conv2d(
@@ -378,6 +420,7 @@ def ttfs_dstd_conv2d(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     check: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Convolutional form of :func:`ttfs_dstd` (``[B, C, H, W]`` → ``[B, C_out, H', W']``)."""
     if check:
@@ -386,4 +429,4 @@ def ttfs_dstd_conv2d(
     def coeffs(s, w, bw):
         return _conv_coefficients(s, w, bw, stride, padding)
 
-    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs)
+    return _ttfs(t_in, weight, e_pos, e_neg, steps, offset, t_max, v_th, coeffs, generator)

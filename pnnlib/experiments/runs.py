@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pnnlib.train import TrainConfig, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["acc_by_seed", "find_run", "load_runs", "run_plan", "runs_at_chance", "scale_of", "select", "summarise"]
 
@@ -30,6 +32,8 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
     ``run_id`` (the run directory's name), ``n_train``, ``n_classes`` and ``config`` (the dict).
     ``where`` filters on config values (e.g. ``model="mlp", dataset="fashion_mnist"``).
     """
+    import pandas as pd  # here, so that importing the experiments needs no pandas (a bare GPU node)
+
     rows = []
     for path in sorted(Path(root).rglob("metrics.json")):
         m = json.loads(path.read_text())
@@ -97,6 +101,8 @@ def scale_of(runs: pd.DataFrame, paper_hashes: Mapping[str, str], source: str = 
 
 def summarise(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean, std (ddof 0) and count of the final accuracy (in %) over seeds, grouped by ``by``."""
+    import pandas as pd
+
     if runs.empty:
         return pd.DataFrame(columns=[*by, "mean", "std", "n"])
     g = runs.assign(pct=100 * runs["acc"]).groupby(list(by))["pct"]

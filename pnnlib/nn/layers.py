@@ -38,29 +38,30 @@ __all__ = [
 ]
 
 
-def uniform_init_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+def uniform_init_(weight: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""RC-Spike initialisation (not given by the paper, paper-spec §3.4; our choice).
 
     :math:`w\sim U(-a, a)`, :math:`a = \text{gain}\sqrt{3/\text{fan\_in}}`, i.e. Var w = gain²/fan_in,
     so that in the ideal limit :math:`v=\sum_j w_{ij}x_j` has a spread of order the RMS input,
     independent of the layer width. Since :math:`|v|<|E|`, the same scale works for |E| from 1
-    to 100.
+    to 100. Drawn from ``generator`` (``None``: torch's default generator).
     """
     fan_in = weight[0].numel()
     a = gain * math.sqrt(3.0 / fan_in)
     with torch.no_grad():
-        return weight.uniform_(-a, a)
+        return weight.uniform_(-a, a, generator=generator)
 
 
 def ttfs_init_(
-    weight: torch.Tensor, e_pos: float, n_layers: int, t_ref: float, w_star: float = 2.0
+    weight: torch.Tensor, e_pos: float, n_layers: int, t_ref: float, w_star: float = 2.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""TTFS initialisation of paper-spec §3.4 (Appendix C).
 
     :math:`w\sim U(0, w_{max}/N)` with
     :math:`w_{max}=-\frac{4w^*L^2}{\beta t_{ref}^2}\ln(1-\beta)`, β = 1/|E| (β → 0 gives
     :math:`4w^*L^2/t_{ref}^2`). [open] Whether negative weights are drawn is not stated; we draw
-    non-negative weights as the formula assumes.
+    non-negative weights as the formula assumes. Drawn from ``generator`` (``None``: torch's default).
     """
     if not abs(e_pos) > 1:
         raise ValueError(f"TTFS initialisation needs |E| > 1 (= V_th), got e_pos={e_pos}")
@@ -69,7 +70,7 @@ def ttfs_init_(
     corr = 1.0 if beta == 0 else -math.log1p(-beta) / beta
     w_max = 4.0 * w_star * n_layers**2 / t_ref**2 * corr
     with torch.no_grad():
-        return weight.uniform_(0.0, w_max / n)
+        return weight.uniform_(0.0, w_max / n, generator=generator)
 
 
 class _SpecField:
@@ -90,7 +91,10 @@ class SpikingLayer(nn.Module):
     """A layer of spiking neurons: its weights and one :class:`NeuronSpec` (validated once).
 
     The spec's fields read as attributes (``layer.e_pos``, ``layer.steps``, …); assigning one
-    replaces the spec by a validated copy.
+    replaces the spec by a validated copy. ``generator`` is where the layer draws its random DSTD
+    offsets and spike-time noise (``None``: torch's default generator of the device); a training
+    run sets one per run (:meth:`pnnlib.nn.networks.SpikeNetwork.set_generator`), so that runs
+    sharing a process draw independent, reproducible streams.
     """
 
     e_pos = _SpecField()
@@ -104,12 +108,14 @@ class SpikingLayer(nn.Module):
     e_dis = _SpecField()
     t_max = _SpecField()
     v_th = _SpecField()
+    kernel = _SpecField()
 
     def __init__(self, spec: NeuronSpec) -> None:
         super().__init__()
         if not isinstance(spec, NeuronSpec):
             raise ValueError(f"spec must be a NeuronSpec, got {type(spec).__name__}")
         self.spec = spec
+        self.generator: torch.Generator | None = None
 
     def set_dstd(
         self,
@@ -130,7 +136,7 @@ class SpikingLayer(nn.Module):
         """Gaussian spike-time noise σ (paper-spec §3.3), in training and evaluation."""
         if self.spec.sigma == 0.0:
             return t
-        return t + self.spec.sigma * torch.randn_like(t)
+        return t + self.spec.sigma * torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=self.generator)
 
     def extra_repr(self) -> str:
         return repr(self.spec)
@@ -151,10 +157,10 @@ class RCSpikeLinear(SpikingLayer):
     discharge non-ideality with ``e_dis``, §1.7)."""
 
     def __init__(self, in_features: int, out_features: int, spec: NeuronSpec | None = None, *,
-                 init_gain: float = 1.0, **neuron: Any) -> None:
+                 init_gain: float = 1.0, init_generator: torch.Generator | None = None, **neuron: Any) -> None:
         super().__init__(_spec(spec, neuron))
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        uniform_init_(self.weight, init_gain)
+        uniform_init_(self.weight, init_gain, init_generator)
 
     def membrane(self, t_in: torch.Tensor) -> torch.Tensor:
         """v(1) at the end of the accumulation window, ``[B, out_features]``."""
@@ -162,7 +168,8 @@ class RCSpikeLinear(SpikingLayer):
         if s.exact:
             return neuron.rcspike_exact(t_in, self.weight, s.e_pos, s.e_neg, check=False)
         steps, offset = self.grid_args()
-        return dstd.rcspike_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, check=False)
+        return dstd.rcspike_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, check=False,
+                                 generator=self.generator, kernel=s.kernel)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         return self.add_noise(neuron.rcspike_fire_time(self.membrane(t_in), self.spec.e_dis))
@@ -206,9 +213,10 @@ class RCSpikeConv2d(_Conv):
     :math:`\tilde f=\mathrm{conv}(\beta\circ W,S_m)` (paper-spec §2.4), padding = "no spike"."""
 
     def __init__(self, in_channels: int, out_channels: int, spec: NeuronSpec | None = None, *, kernel_size: int = 3,
-                 stride: int = 1, padding: int = 1, init_gain: float = 1.0, **neuron: Any) -> None:
+                 stride: int = 1, padding: int = 1, init_gain: float = 1.0,
+                 init_generator: torch.Generator | None = None, **neuron: Any) -> None:
         super().__init__(in_channels, out_channels, _spec(spec, neuron), kernel_size, stride, padding)
-        uniform_init_(self.weight, init_gain)
+        uniform_init_(self.weight, init_gain, init_generator)
 
     def membrane(self, t_in: torch.Tensor) -> torch.Tensor:
         """v(1), ``[B, C_out, H', W']``."""
@@ -217,7 +225,8 @@ class RCSpikeConv2d(_Conv):
             return self.exact_conv(t_in, lambda c, w: neuron.rcspike_exact(c, w, s.e_pos, s.e_neg, check=False), 1.0)
         steps, offset = self.grid_args()
         return dstd.rcspike_dstd_conv2d(t_in, self.weight, s.e_pos, s.e_neg, steps, offset,
-                                        stride=self.stride, padding=self.padding, check=False)
+                                        stride=self.stride, padding=self.padding, check=False,
+                                        generator=self.generator, kernel=s.kernel)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         return self.add_noise(neuron.rcspike_fire_time(self.membrane(t_in), self.spec.e_dis))
@@ -227,10 +236,11 @@ class TTFSLinear(SpikingLayer):
     """Fully connected TTFS layer (paper-spec §1.5): fires once at the first threshold crossing;
     ``+inf`` when it never fires. The DSTD grid spans ``[0, t_max]`` (default M = 30)."""
 
-    def __init__(self, in_features: int, out_features: int, spec: NeuronSpec | None = None, **neuron: Any) -> None:
+    def __init__(self, in_features: int, out_features: int, spec: NeuronSpec | None = None, *,
+                 init_generator: torch.Generator | None = None, **neuron: Any) -> None:
         super().__init__(_spec(spec, neuron, steps=30))
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        uniform_init_(self.weight)
+        uniform_init_(self.weight, generator=init_generator)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         s = self.spec
@@ -238,7 +248,8 @@ class TTFSLinear(SpikingLayer):
             t = neuron.ttfs_exact(t_in, self.weight, s.e_pos, s.e_neg, s.v_th, check=False)
         else:
             steps, offset = self.grid_args()
-            t = dstd.ttfs_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, s.t_max, s.v_th, check=False)
+            t = dstd.ttfs_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, s.t_max, s.v_th, check=False,
+                               generator=self.generator)
         return self.add_noise(t)
 
 
@@ -246,9 +257,10 @@ class TTFSConv2d(_Conv):
     """Convolutional TTFS layer (DSTD over ``[0, t_max]``, exact mode by unfolding; default M = 30)."""
 
     def __init__(self, in_channels: int, out_channels: int, spec: NeuronSpec | None = None, *, kernel_size: int = 3,
-                 stride: int = 1, padding: int = 1, **neuron: Any) -> None:
+                 stride: int = 1, padding: int = 1, init_generator: torch.Generator | None = None,
+                 **neuron: Any) -> None:
         super().__init__(in_channels, out_channels, _spec(spec, neuron, steps=30), kernel_size, stride, padding)
-        uniform_init_(self.weight)
+        uniform_init_(self.weight, generator=init_generator)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         s = self.spec
@@ -258,7 +270,8 @@ class TTFSConv2d(_Conv):
         else:
             steps, offset = self.grid_args()
             t = dstd.ttfs_dstd_conv2d(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, s.t_max, s.v_th,
-                                      stride=self.stride, padding=self.padding, check=False)
+                                      stride=self.stride, padding=self.padding, check=False,
+                                      generator=self.generator)
         return self.add_noise(t)
 
 

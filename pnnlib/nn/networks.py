@@ -71,6 +71,12 @@ class SpikeNetwork(nn.Module):
         for layer in self.spiking_layers():
             layer.set_dstd(**kwargs)
 
+    def set_generator(self, generator: torch.Generator | None) -> None:
+        """Draw every spiking layer's DSTD offsets and spike noise from ``generator`` (``None``:
+        torch's default generator of the device)."""
+        for layer in self.spiking_layers():
+            layer.generator = generator
+
     def set_reversal(self, e_pos: float, e_neg: float | None = None) -> None:
         """Test a trained network at other reversal potentials (the "ANN" baseline, §4)."""
         for layer in self.spiking_layers():
@@ -86,12 +92,14 @@ def _network_spec(spec: NeuronSpec | None, neuron: dict[str, Any], **defaults: A
 
 
 def mlp(sizes: tuple[int, ...] = (784, 400, 400, 10), spec: NeuronSpec | None = None, *, init_gain: float = 1.0,
-        **neuron: Any) -> SpikeNetwork:
-    """RC-Spike MLP, 784-400-400-10 for Fashion-MNIST (paper-spec §4)."""
+        init_generator: torch.Generator | None = None, **neuron: Any) -> SpikeNetwork:
+    """RC-Spike MLP, 784-400-400-10 for Fashion-MNIST (paper-spec §4); initial weights drawn from
+    ``init_generator`` (``None``: torch's default generator)."""
     if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
         raise ValueError(f"sizes must be at least an input and an output size, all ints >= 1, got {sizes}")
     spec = _network_spec(spec, neuron)
-    return SpikeNetwork([RCSpikeLinear(a, b, spec, init_gain=init_gain) for a, b in zip(sizes[:-1], sizes[1:])])
+    return SpikeNetwork([RCSpikeLinear(a, b, spec, init_gain=init_gain, init_generator=init_generator)
+                         for a, b in zip(sizes[:-1], sizes[1:])])
 
 
 def vgg7(
@@ -102,13 +110,15 @@ def vgg7(
     spec: NeuronSpec | None = None,
     *,
     init_gain: float = 1.0,
+    init_generator: torch.Generator | None = None,
     **neuron: Any,
 ) -> SpikeNetwork:
     """RC-Spike VGG7: Conv64-Conv64-PL-Conv128-Conv128-PL-Conv256-Conv256-PL-512-10.
 
     3×3 convolutions, stride 1, padding 1 ([inferred]); 2×2 min-time pooling, stride 2.
     ``width=2`` doubles every channel count and the FC layer (1024, [inferred]); fractional
-    widths give the narrow variants used by the ``quick`` profile.
+    widths give the narrow variants used by the ``quick`` profile. Initial weights are drawn from
+    ``init_generator`` (``None``: torch's default generator).
     """
     if isinstance(width, bool) or not isinstance(width, int | float) or not 0 < width < 1e3:
         raise ValueError(f"width must be a number in (0, 1000), got {width!r}")
@@ -119,14 +129,15 @@ def vgg7(
     fc = max(1, round(512 * width))
     layers: list[nn.Module] = []
     c_in, size = in_channels, input_size
+    init = dict(init_gain=init_gain, init_generator=init_generator)
     for c in chans:
-        layers += [RCSpikeConv2d(c_in, c, spec, init_gain=init_gain), RCSpikeConv2d(c, c, spec, init_gain=init_gain)]
+        layers += [RCSpikeConv2d(c_in, c, spec, **init), RCSpikeConv2d(c, c, spec, **init)]
         layers.append(SpikeMinPool2d(2))
         c_in, size = c, size // 2
     layers += [
         nn.Flatten(),
-        RCSpikeLinear(c_in * size * size, fc, spec, init_gain=init_gain),
-        RCSpikeLinear(fc, n_classes, spec, init_gain=init_gain),
+        RCSpikeLinear(c_in * size * size, fc, spec, **init),
+        RCSpikeLinear(fc, n_classes, spec, **init),
     ]
     return SpikeNetwork(layers)
 
@@ -138,28 +149,33 @@ def ttfs_cnn(
     spec: NeuronSpec | None = None,
     *,
     t_ref: float = 3.2,
+    init_generator: torch.Generator | None = None,
     **neuron: Any,
 ) -> SpikeNetwork:
     """TTFS small CNN: Conv16-Conv16-PL-Conv32-Conv32-PL-128-10 (paper-spec §4, Appendix C),
-    initialised by the E-dependent rule of paper-spec §3.4 (``ttfs_init_``; default M = 30)."""
+    initialised by the E-dependent rule of paper-spec §3.4 (``ttfs_init_``; default M = 30), from
+    ``init_generator`` (``None``: torch's default generator)."""
     spec = _network_spec(spec, neuron, e_pos=4.0, steps=30)
+    g = init_generator
     layers: list[nn.Module] = []
     c_in, size = in_channels, input_size
     for c in (16, 32):
-        layers += [TTFSConv2d(c_in, c, spec), TTFSConv2d(c, c, spec), SpikeMinPool2d(2)]
+        layers += [TTFSConv2d(c_in, c, spec, init_generator=g), TTFSConv2d(c, c, spec, init_generator=g),
+                   SpikeMinPool2d(2)]
         c_in, size = c, size // 2
-    layers += [nn.Flatten(), TTFSLinear(c_in * size * size, 128, spec), TTFSLinear(128, n_classes, spec)]
+    layers += [nn.Flatten(), TTFSLinear(c_in * size * size, 128, spec, init_generator=g),
+               TTFSLinear(128, n_classes, spec, init_generator=g)]
     net = SpikeNetwork(layers)
     spiking = list(net.spiking_layers())
     for layer in spiking:
-        ttfs_init_(layer.weight, spec.e_pos, len(spiking), t_ref)
+        ttfs_init_(layer.weight, spec.e_pos, len(spiking), t_ref, generator=g)
     return net
 
 
 def iris_net(hidden: int = 5, outputs: int = 5, spec: NeuronSpec | None = None, *, init_gain: float = 1.0,
-             **neuron: Any) -> SpikeNetwork:
+             init_generator: torch.Generator | None = None, **neuron: Any) -> SpikeNetwork:
     """The circuit's 5-5-5 RC-Spike network (4 Iris features + a bias spike, paper-spec §6).
 
     Give ``e_dis`` for the discharge non-ideality of the firing phase (§1.7).
     """
-    return mlp((5, hidden, outputs), spec, init_gain=init_gain, **neuron)
+    return mlp((5, hidden, outputs), spec, init_gain=init_gain, init_generator=init_generator, **neuron)

@@ -19,6 +19,9 @@ The fields, with the paper's symbols:
   (§1.7); ``None`` = the ideal ramp.
 * ``t_max``, ``v_th`` — TTFS only: end of the DSTD grid (the window, [inferred] 4 to cover
   t_ref = 3.2) and the threshold :math:`V_{th}` (§1.5).
+* ``kernel`` — RC-Spike only: the implementation of the DSTD layer's elementwise part,
+  ``"reference"`` (PyTorch) or ``"triton"`` (fused kernels; :mod:`pnnlib.core.kernels`). The same
+  function either way, up to float32 rounding.
 
 Change a field with :meth:`NeuronSpec.replace` (or by assigning the layer attribute of the same
 name, which replaces the layer's spec): the new spec is validated again.
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pnnlib.core.checks import check_threshold, check_window_end
+from pnnlib.core.kernels import KERNELS
 
 __all__ = ["NeuronSpec", "OffsetMode"]
 
@@ -61,6 +65,7 @@ class NeuronSpec:
     e_dis: float | None = None
     t_max: float = 4.0
     v_th: float = 1.0
+    kernel: str = "reference"
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> None:
@@ -91,6 +96,8 @@ class NeuronSpec:
         # The same checks as the functional core's (which layers call with check=False).
         check_window_end(self.t_max, "NeuronSpec.t_max (the TTFS window end)")
         check_threshold(self.v_th, "NeuronSpec.v_th")
+        if self.kernel not in KERNELS:
+            bad("kernel", f"must be one of {list(KERNELS)}")
 
     def replace(self, **changes: Any) -> NeuronSpec:
         """A validated copy with some fields changed (``e_neg`` follows ``e_pos`` when it was −E⁺

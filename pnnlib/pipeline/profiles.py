@@ -15,6 +15,7 @@ import itertools
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,31 @@ def _expand_profile_name(key: str, value: str, profile: str) -> str:
     return value.replace("{profile}", profile)
 
 
+def _validate(settings: dict[str, Any], schema_path: Path) -> None:
+    """Validate ``settings`` against the schema: with :func:`snakemake.utils.validate` (the
+    pipeline's check), else with ``jsonschema`` alone (the same draft; it fills no defaults, which
+    only the pipeline's run settings have, and the schema refers only to its own ``$defs``), else
+    not at all, with a warning (a machine with neither
+    package, e.g. a GPU node running only ``python -m pnnlib.bench paper-cost``)."""
+    try:
+        from snakemake.utils import validate
+    except ImportError:
+        pass
+    else:
+        validate(settings, str(schema_path))
+        return
+    try:
+        import jsonschema
+    except ImportError:
+        warnings.warn(f"neither snakemake nor jsonschema is installed: the settings are not validated against "
+                      f"{schema_path.name}", RuntimeWarning, stacklevel=3)
+        return
+    import yaml
+
+    schema = yaml.safe_load(schema_path.read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(settings)
+
+
 def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Resolve, merge and validate the active profile; return the full settings dict.
 
@@ -142,8 +168,9 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     section given with ``--config`` (e.g. ``--config 'demo={steps: 5}'``) is merged over it.
     ``results_dir`` and ``figures_dir`` may contain ``{profile}`` and no other braces. The merged
     dict is validated against ``config/schema.yaml`` with :func:`snakemake.utils.validate` (which
-    also fills defaults). YAML anchors and aliases are refused, in the profile file and in
-    ``config`` (see :func:`_refuse_shared_values`).
+    also fills defaults; without snakemake: with ``jsonschema``, or unvalidated with a warning when
+    that is missing too; see :func:`_validate`). YAML anchors and aliases are refused, in the
+    profile file and in ``config`` (see :func:`_refuse_shared_values`).
 
     Raises :class:`ProfileError` whose message names the offending key.
     """
@@ -176,10 +203,8 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     merged["profile"] = profile
     merged["profile_file"] = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
-    from snakemake.utils import validate
-
     try:
-        validate(merged, str(root / "config" / "schema.yaml"))
+        _validate(merged, root / "config" / "schema.yaml")
     except Exception as err:  # WorkflowError wrapping a jsonschema.ValidationError
         raise ProfileError(f"invalid settings for profile '{profile}' ({path.name}): "
                            f"{_format_validation_error(err)}") from None

@@ -30,7 +30,9 @@ evaluation uses ``eval_steps`` / ``eval_offset`` (paper Appendix E: M = 30 for R
 TTFS) and is repeated ``n_eval`` times with fresh offsets and noise (mean ± std reported).
 
 Entry points: :func:`train` (``config, out_dir -> metrics``) and
-``python -m pnnlib.train --config run.yaml --out results/run``. A run directory holds
+``python -m pnnlib.train --config run.yaml --out results/run``; several runs of one architecture
+as one stacked group: :mod:`pnnlib.train.group` (``train_group``, ``group_plan``,
+``python -m pnnlib.train.group``). A run directory holds
 ``config.yaml``, ``checkpoint.pt`` (model, optimizer, RNG states, epoch; written after every
 epoch), ``metrics.json``, and at the end ``weights.pt`` and ``spike_hist.npz``. Restarting with
 the same config (``epochs`` may grow) resumes from the checkpoint and ends with exactly the

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pnnlib import data as data_mod
+from pnnlib.core.kernels import KERNELS
 from pnnlib.io import yaml_load_strict
 from pnnlib.nn.spec import NeuronSpec
 
@@ -26,9 +27,9 @@ __all__ = ["MODELS", "RESUMABLE_KEYS", "TrainConfig", "load_yaml"]
 MODELS = ("mlp", "vgg7", "ttfs_cnn", "iris_net")
 """Model names accepted by :class:`TrainConfig` (constructors in :mod:`pnnlib.nn.networks`)."""
 
-RESUMABLE_KEYS = frozenset({"epochs", "num_threads", "progress"})
+RESUMABLE_KEYS = frozenset({"epochs", "num_threads", "progress", "kernel"})
 """Config keys that may differ when a run directory is reused (they do not change the result of
-the epochs already done)."""
+the epochs already done; ``kernel`` and ``num_threads`` change only the float rounding)."""
 
 
 # --------------------------------------------------------------------------- configuration
@@ -67,7 +68,9 @@ class TrainConfig:
 
     Run: seed, device (``"auto"`` = CUDA if available), num_threads (CPU threads, ``None`` =
         torch's default), eval_every (test evaluation every k epochs, 0 = only at the end),
-        eval_batch, hist_samples (test samples in the spike-time histograms), progress (tqdm).
+        eval_batch, hist_samples (test samples in the spike-time histograms), progress (tqdm),
+        kernel (implementation of the RC-Spike DSTD layers' elementwise part: ``"reference"``,
+        PyTorch, or ``"triton"``, fused kernels for CUDA; :mod:`pnnlib.core.kernels`).
     """
 
     model: str = "mlp"
@@ -108,6 +111,7 @@ class TrainConfig:
     eval_batch: int | None = None
     hist_samples: int = 2000
     progress: bool = True
+    kernel: str = "reference"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -142,6 +146,8 @@ class TrainConfig:
         for key in ("offset", "eval_offset"):
             if getattr(self, key) not in ("random", "fixed"):
                 bad(key, "must be 'random' or 'fixed'")
+        if self.kernel not in KERNELS:
+            bad("kernel", f"must be one of {list(KERNELS)}")
         if self.extra_outputs not in ("include", "exclude"):
             bad("extra_outputs", "must be 'include' or 'exclude'")
         for key in ("lr", "tau_soft", "width", "init_gain", "t_max"):
@@ -189,7 +195,7 @@ class TrainConfig:
         """The :class:`~pnnlib.nn.spec.NeuronSpec` every layer of this run's network shares."""
         spec = NeuronSpec(e_pos=self.e_pos, e_neg=self.e_neg, steps=self.steps, offset=self.offset,
                           eval_steps=self.eval_steps, eval_offset=self.eval_offset, sigma=self.sigma,
-                          exact=self.exact)
+                          exact=self.exact, kernel=self.kernel)
         if self.model == "ttfs_cnn":
             return spec.replace(t_max=self.t_max)
         return spec.replace(e_dis=self.e_dis)

@@ -33,18 +33,25 @@ def derived_seed(seed: int, name: str) -> int:
 
 
 @contextlib.contextmanager
-def eval_rng(seed: int, name: str, device: torch.device | str = "cpu") -> Iterator[None]:
-    """Draw the DSTD offsets and spike noise of an evaluation from a generator seeded by
-    ``(seed, name)``; the global RNG state is restored on exit.
+def eval_rng(model: networks.SpikeNetwork, seed: int, name: str) -> Iterator[torch.Generator]:
+    """Draw the DSTD offsets and spike noise of ``model`` from a fresh generator on the model's
+    device seeded by ``(seed, name)``; the layers' own generators are restored on exit.
 
     So an evaluation gives the same numbers however often, and in whatever order, it runs, and
-    evaluating during training does not change the training's own random draws.
+    evaluating during training does not change the training's own random draws (nor the global
+    RNG). The stream is the one ``torch.manual_seed(derived_seed(seed, name))`` gives torch's
+    default generator of that device.
     """
-    dev = torch.device(device)
-    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(derived_seed(seed, name))
-        yield
+    device = next(model.parameters()).device
+    layers = list(model.spiking_layers())
+    saved = [layer.generator for layer in layers]
+    gen = torch.Generator(device=device).manual_seed(derived_seed(seed, name))
+    model.set_generator(gen)
+    try:
+        yield gen
+    finally:
+        for layer, g in zip(layers, saved):
+            layer.generator = g
 
 
 @torch.no_grad()
@@ -64,7 +71,7 @@ def evaluate(
     Returns ``{"acc": mean, "acc_std", "accs": [...], "loss": mean, "loss_std"}`` (accuracy as a
     fraction; std with ``ddof=0``, 0 for a single evaluation).
     """
-    with eval_rng(cfg.seed, key, t.device):
+    with eval_rng(model, cfg.seed, key):
         return _evaluate(model, t, y, cfg, n_classes, n_eval)
 
 

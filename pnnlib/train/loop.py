@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm.auto import tqdm
 
 from pnnlib import data as data_mod
 from pnnlib.io import (
@@ -29,6 +28,7 @@ from pnnlib.train.config import RESUMABLE_KEYS, TrainConfig, load_yaml
 from pnnlib.train.evaluation import eval_batch, eval_rng, evaluate, spike_histograms
 from pnnlib.train.losses import cost, predict
 from pnnlib.train.models import build_model, flat_input, resolve_device
+from pnnlib.train.rng import RunGenerators
 
 __all__ = ["git_revision", "load_model", "train"]
 
@@ -83,18 +83,94 @@ def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     return ck
 
 
-def _rng_state(gen: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+class _NoBar:
+    """What the loop uses of a tqdm bar, without tqdm."""
+
+    def __init__(self, iterable: Any) -> None:
+        self.iterable = iterable
+
+    def __iter__(self) -> Any:
+        return iter(self.iterable)
+
+    def set_postfix(self, **_: Any) -> None:
+        """No bar, no postfix."""
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
-def _set_rng_state(state: dict[str, Any], gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    gen.set_state(state["shuffle"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def _progress_bar(iterable: Any, **kwargs: Any) -> Any:
+    """A tqdm bar over ``iterable``; without tqdm installed (a bare GPU node), no bar."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar(iterable)
+    return tqdm(iterable, **kwargs)
+
+
+def _open_run_dir(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
+    """Create the run directory and check what it holds: a run of another config (in
+    ``config.yaml`` or ``metrics.json``; keys in :data:`RESUMABLE_KEYS` may differ) is an error.
+    Returns the metrics of a finished run, else ``None``. ``config.yaml`` is written later, by
+    :func:`_claim_run_dir`, once the start has succeeded."""
+    out.mkdir(parents=True, exist_ok=True)
+    config_path, metrics_path = out / "config.yaml", out / "metrics.json"
+    if config_path.is_file():
+        _check_same_config(load_yaml(config_path.read_text(), source=str(config_path)), cfg.to_dict(),
+                           f"{out} holds a run with a different config")
+    if metrics_path.is_file():
+        done = read_json(metrics_path)
+        # metrics.json holds the config as strict JSON (inf as null): compare it in that form
+        _check_same_config(done.get("config"), json_ready(cfg.to_dict()),
+                           f"{metrics_path} records a run with a different config")
+        if done.get("status") == "done" and len(done["history"]) == cfg.epochs:
+            log.info("%s: finished run found, not recomputed", out)
+            return done
+    return None
+
+
+def _claim_run_dir(cfg: TrainConfig, out: Path) -> None:
+    """Write ``config.yaml``: only once the data, the device, the model and the checkpoint were
+    found good, so a start that failed leaves nothing that would block the corrected rerun."""
+    with atomic_path(out / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _resume(out: Path, cfg: TrainConfig, model: torch.nn.Module, opt: Any, gens: RunGenerators) -> list[dict[str, Any]]:
+    """Load ``out/checkpoint.pt`` (if any; safely and checked against ``cfg``, see
+    :func:`_load_checkpoint`) into the model, the optimizer (anything with ``load_state_dict``) and
+    the run's generators; the history of the epochs done."""
+    ckpt_path = out / "checkpoint.pt"
+    if not ckpt_path.is_file():
+        return []
+    ck = _load_checkpoint(ckpt_path, cfg)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    gens.load_state(ck["rng"])
+    log.info("resumed from %s after epoch %d", ckpt_path, ck["epoch"])
+    return ck["history"]
+
+
+def _base_metrics(cfg: TrainConfig, device: torch.device, data: data_mod.SpikeData) -> dict[str, Any]:
+    """The entries of ``metrics.json`` that do not change during a run."""
+    return {
+        "config": cfg.to_dict(), "seed": cfg.seed, "git_revision": git_revision(), "device": str(device),
+        "torch_version": torch.__version__, "n_train": len(data.train_y), "n_test": len(data.test_y),
+        "input_shape": list(data.input_shape), "n_classes": data.n_classes,
+    }
+
+
+def _end_epoch(out: Path, cfg: TrainConfig, model: torch.nn.Module, opt: Any, gens: RunGenerators,
+               history: list[dict[str, Any]], base: dict[str, Any]) -> None:
+    """Write the checkpoint and the running ``metrics.json`` after the last epoch of ``history``."""
+    row = history[-1]
+    torch_save_atomic(out / "checkpoint.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                              "epoch": row["epoch"], "rng": gens.state(), "history": history,
+                                              "config": cfg.to_dict()})
+    write_json_atomic(out / "metrics.json", {**base, "status": "running", "history": history})
+    log.info("epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s", row["epoch"], cfg.epochs,
+             row["train_loss"], row["train_acc"],
+             "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}", row["wall_s"])
 
 
 def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
@@ -115,24 +191,13 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config_path, metrics_path, ckpt_path = out / "config.yaml", out / "metrics.json", out / "checkpoint.pt"
-    if config_path.is_file():
-        _check_same_config(load_yaml(config_path.read_text(), source=str(config_path)), cfg.to_dict(),
-                           f"{out} holds a run with a different config")
-    if metrics_path.is_file():
-        done = read_json(metrics_path)
-        # metrics.json holds the config as strict JSON (inf as null): compare it in that form
-        _check_same_config(done.get("config"), json_ready(cfg.to_dict()),
-                           f"{metrics_path} records a run with a different config")
-        if done.get("status") == "done" and len(done["history"]) == cfg.epochs:
-            log.info("%s: finished run found, not recomputed", out)
-            return done
+    done = _open_run_dir(cfg, out)
+    if done is not None:
+        return done
 
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
-    ck = _load_checkpoint(ckpt_path, cfg) if ckpt_path.is_file() else None
     log.info("training %s on %s (device %s), out_dir %s", cfg.model, cfg.dataset, device, out)
 
     data = data_mod.load_dataset(
@@ -143,28 +208,14 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     test_t, test_y = data.test_t.to(device), data.test_y.to(device)
     n_classes = data.n_classes
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    model = build_model(cfg, data.input_shape, n_classes).to(device)
+    gens = RunGenerators.seeded(cfg.seed, device)
+    gen = gens.shuffle
+    model = build_model(cfg, data.input_shape, n_classes, gens.init).to(device)
+    model.set_generator(gens.draws)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history: list[dict[str, Any]] = []
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        _set_rng_state(ck["rng"], gen)
-        history = ck["history"]
-        log.info("resumed from %s after epoch %d", ckpt_path, ck["epoch"])
-    # Only now, with the data, the device, the model and the checkpoint found good, is the
-    # directory claimed for this config: a start that failed above leaves nothing that would
-    # block the corrected rerun.
-    with atomic_path(config_path) as tmp:
-        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    base = {
-        "config": cfg.to_dict(), "seed": cfg.seed, "git_revision": git_revision(), "device": str(device),
-        "torch_version": torch.__version__, "n_train": len(train_y), "n_test": len(test_y),
-        "input_shape": list(data.input_shape), "n_classes": n_classes,
-    }
+    history = _resume(out, cfg, model, opt, gens)
+    _claim_run_dir(cfg, out)
+    base = _base_metrics(cfg, device, data)
     n = len(train_y)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -173,7 +224,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         # Running sums stay on the device (no host sync per step), in float64.
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        bar = tqdm(range(0, n, cfg.batch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
+        bar = _progress_bar(range(0, n, cfg.batch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
                    mininterval=5.0, leave=False, file=sys.stderr)
         for step, i in enumerate(bar):
             idx = perm[i : i + cfg.batch]
@@ -196,23 +247,18 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
             row.update(test_loss=ev["loss"], test_acc=ev["acc"])
         row["wall_s"] = time.perf_counter() - start
         history.append(row)
-        torch_save_atomic(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                                "rng": _rng_state(gen), "history": history, "config": cfg.to_dict()})
-        write_json_atomic(metrics_path, {**base, "status": "running", "history": history})
-        log.info("epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s", epoch, cfg.epochs,
-                 row["train_loss"], row["train_acc"],
-                 "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}", row["wall_s"])
+        _end_epoch(out, cfg, model, opt, gens, history, base)
 
     final = evaluate(model, test_t, test_y, cfg, n_classes, n_eval=cfg.n_eval, key="final")
     final.update(eval_steps=cfg.eval_steps, eval_offset=cfg.eval_offset)
-    with eval_rng(cfg.seed, "spike_hist", device):
+    with eval_rng(model, cfg.seed, "spike_hist"):
         hist = spike_histograms(model, test_t[: cfg.hist_samples].flatten(1) if flat_input(cfg)
                                 else test_t[: cfg.hist_samples], eval_batch(cfg, device))
     with atomic_path(out / "spike_hist.npz") as tmp, tmp.open("wb") as fh:
         np.savez(fh, **hist)
     torch_save_atomic(out / "weights.pt", model.state_dict())
     metrics = {**base, "status": "done", "history": history, "final": final}
-    write_json_atomic(metrics_path, metrics)
+    write_json_atomic(out / "metrics.json", metrics)
     log.info("final test accuracy %.4f ± %.4f (%d evaluations, M=%d, %s offset)", final["acc"],
              final["acc_std"], cfg.n_eval, cfg.eval_steps, cfg.eval_offset)
     return metrics

@@ -94,11 +94,11 @@ def q_penalty(pairs: Sequence[tuple[SpikingLayer, torch.Tensor, torch.Tensor]]) 
 
     The causal sets are indicators (no gradient); the gradient flows through the weights.
     """
-    total = torch.zeros(())
+    total = torch.zeros((), device=pairs[0][0].weight.device if pairs else None)  # no host-to-device copy
     for layer, t_in, t_out in pairs:
         if isinstance(layer, (TTFSLinear, TTFSConv2d)):
             counts = _causal_counts(layer, t_in, t_out)
-            total = total.to(layer.weight.device) - (layer.weight * counts).sum() / t_in.shape[0]
+            total = total - (layer.weight * counts).sum() / t_in.shape[0]
     return total
 
 

@@ -16,22 +16,24 @@ __all__ = ["build_model", "flat_input", "resolve_device"]
 log = logging.getLogger("pnnlib.train")
 
 
-def build_model(cfg: TrainConfig, input_shape: Sequence[int], n_classes: int) -> networks.SpikeNetwork:
+def build_model(cfg: TrainConfig, input_shape: Sequence[int], n_classes: int,
+                init_generator: torch.Generator | None = None) -> networks.SpikeNetwork:
     """The network of ``cfg.model`` for inputs of ``input_shape`` (one sample); every layer shares
-    ``cfg.neuron_spec()``."""
+    ``cfg.neuron_spec()``; initial weights drawn from ``init_generator`` (``None``: torch's default)."""
     n_out = cfg.n_outputs or n_classes
     if n_out < n_classes:
         raise ValueError(f"TrainConfig.n_outputs: {n_out} outputs cannot hold {n_classes} classes")
     spec = cfg.neuron_spec()
     if cfg.model == "ttfs_cnn":
         c, h, _ = input_shape
-        return networks.ttfs_cnn(c, n_out, h, spec, t_ref=cfg.t_ref)
+        return networks.ttfs_cnn(c, n_out, h, spec, t_ref=cfg.t_ref, init_generator=init_generator)
+    init = dict(init_gain=cfg.init_gain, init_generator=init_generator)
     if cfg.model == "mlp":
-        return networks.mlp((int(np.prod(input_shape)), *cfg.hidden, n_out), spec, init_gain=cfg.init_gain)
+        return networks.mlp((int(np.prod(input_shape)), *cfg.hidden, n_out), spec, **init)
     if cfg.model == "iris_net":
-        return networks.iris_net(outputs=n_out, spec=spec, init_gain=cfg.init_gain)
+        return networks.iris_net(outputs=n_out, spec=spec, **init)
     c, h, _ = input_shape
-    return networks.vgg7(c, n_out, h, cfg.width, spec, init_gain=cfg.init_gain)
+    return networks.vgg7(c, n_out, h, cfg.width, spec, **init)
 
 
 def flat_input(cfg: TrainConfig) -> bool:
