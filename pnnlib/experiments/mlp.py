@@ -33,7 +33,9 @@ __all__ = [
     "ITEM_GRIDS",
     "PAPER_E_GRID",
     "PAPER_SIGMAS",
+    "ann_plan",
     "check_section",
+    "figure_settings",
     "grid_runs",
     "mlp_grids",
     "mlp_plan",
@@ -300,3 +302,30 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
         rec.value("fig14.grid_step", float(np.round(np.diff(sorted(alphas)).min(), 6)))
     rec.number("finished runs", len(runs))
     return {"table3": t3, "saturation": saturation}
+
+
+def figure_settings(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings :func:`record_stage` and the Fig. 4 notebook read, from a profile's ``mlp`` section."""
+    grid, fig = section["grid"], section["figures"]
+    return {"sigma_main": grid["sigma"], **{k: grid[k] for k in ("curve_e", "curve_m", "m_sweep_e", "e_sweep_m",
+                                                                  "sigmas", "sigma_m")},
+            "ann_e": fig["ann_e"], "hist_m": fig["hist_m"], "saturation_tol": fig["saturation_tol"],
+            "alphas": fig["ann_alphas"]}
+
+
+def ann_plan(section: Mapping[str, Any], plan: Mapping[str, TrainConfig] | None = None) -> dict[int, dict[str, Any]]:
+    """Per training M of the |E| panels of Fig. 4f: the ANN runs (|E| = ``ann_e``, the
+    ``ann_seeds``) and the smaller |E| they are tested at, ``{M: {"runs": [ids], "e": [|E|]}}``,
+    among ``plan`` (default: the section's whole plan; the paper evidence passes the archived runs)."""
+    plan = mlp_plan(base=section["train"], **section["grid"]) if plan is None else plan
+    s = figure_settings(section)
+    out = {}
+    for m in s["e_sweep_m"]:
+        at_m = {rid: c for rid, c in plan.items()
+                if c.steps == m and c.offset == "random" and c.sigma == s["sigma_main"]}
+        seeds = section["figures"]["ann_seeds"]
+        runs = sorted(rid for rid, c in at_m.items() if c.e_pos == s["ann_e"] and c.seed in seeds)
+        test_e = sorted({c.e_pos for c in at_m.values() if c.e_pos < s["ann_e"]})
+        if runs and test_e:
+            out[int(m)] = {"runs": runs, "e": test_e}
+    return out

@@ -20,7 +20,8 @@ results work the same way (:func:`restore_or_compute`), keyed by the hash of the
 
 Add finished runs with ``python -m pnnlib.pipeline.archive add RUN_DIR ... --profile paper
 --stage mlp`` (or :func:`add_run`); ``python -m pnnlib.pipeline.archive list`` shows what is
-there.
+there. ``python -m pnnlib.pipeline.archive train-group`` is the pipeline's job for a run group
+(:func:`restore_or_train_group`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import logging
 import platform
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "inputs_hash",
     "restore_or_compute",
     "restore_or_train",
+    "restore_or_train_group",
 ]
 
 log = logging.getLogger("pnnlib.archive")
@@ -193,6 +195,24 @@ def restore_or_train(cfg: TrainConfig, out_dir: str | Path, *, profile: str, sta
     return read_json(out / "metrics.json")
 
 
+def restore_or_train_group(cfgs: Sequence[TrainConfig], outs: Sequence[str | Path], *, profile: str, stage: str,
+                           recompute: bool = False, cuda_graph: bool = False,
+                           root: Path | None = None) -> list[dict[str, Any]]:
+    """:func:`restore_or_train` for a run group: the runs the archive holds are restored, the
+    others trained together by :func:`pnnlib.train.group.train_group` (each into its own run
+    directory, the same files as alone). Returns the runs' metrics in the order given."""
+    from pnnlib.train.group import train_group
+
+    outs = [Path(o) for o in outs]
+    held = [None if recompute else find_run(c, profile, stage, o.name, root=root, need=("weights.pt",))
+            for c, o in zip(cfgs, outs)]
+    todo = [i for i, entry in enumerate(held) if entry is None]
+    if todo:
+        train_group([cfgs[i] for i in todo], [outs[i] for i in todo], cuda_graph=cuda_graph)
+    return [restore_or_train(c, o, profile=profile, stage=stage, recompute=recompute, root=root)
+            for c, o in zip(cfgs, outs)]
+
+
 # --------------------------------------------------------------------------- derived results
 
 
@@ -234,8 +254,27 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--stage", required=True)
     add.add_argument("--no-weights", action="store_true", help="leave weights.pt out")
     sub.add_parser("list", help="list the archived runs")
+    grp = sub.add_parser("train-group", help="restore or train the runs of one group (a pipeline job)")
+    grp.add_argument("--plan", type=Path, required=True, help="JSON mapping run id -> TrainConfig keys")
+    grp.add_argument("--runs", nargs="+", required=True, metavar="ID", help="the group's run ids")
+    grp.add_argument("--out-root", type=Path, required=True, help="run directories are <out-root>/<run id>")
+    grp.add_argument("--profile", required=True, help="look for the runs in archive/<profile>/<stage>/runs/")
+    grp.add_argument("--stage", required=True)
+    grp.add_argument("--recompute", action="store_true", help="train even what the archive holds")
+    grp.add_argument("--cuda-graph", action="store_true", help="replay the group step from a CUDA graph")
+    grp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.command == "train-group":
+        plan = read_json(args.plan)
+        missing = [r for r in args.runs if r not in plan]
+        if missing:
+            raise SystemExit(f"{args.plan} has no runs {missing}")
+        cfgs = [TrainConfig.from_dict({**plan[r], **({"num_threads": args.threads} if args.threads else {})})
+                for r in args.runs]
+        restore_or_train_group(cfgs, [args.out_root / r for r in args.runs], profile=args.profile,
+                               stage=args.stage, recompute=args.recompute, cuda_graph=args.cuda_graph)
+        return 0
     if args.command == "add":
         for run_dir in args.run_dirs:
             add_run(run_dir, args.profile, args.stage, keep_weights=not args.no_weights)
