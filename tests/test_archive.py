@@ -90,3 +90,14 @@ def test_a_derived_result_is_restored_for_the_same_inputs_and_recomputed_for_oth
     assert archive.restore_or_compute(tmp_path / "r" / "d.json", {"in": 1}, compute(2), **kw) == {"x": 1}
     assert archive.restore_or_compute(tmp_path / "r" / "d.json", {"in": 2}, compute(3), **kw) == {"x": 3}
     assert calls == [1, 3]
+
+
+@pytest.mark.slow
+def test_a_group_job_restores_archived_members_and_trains_the_others_together(archived, tmp_path) -> None:
+    root, metrics = archived
+    other = CFG.replace(seed=1)
+    out = archive.restore_or_train_group([CFG, other], [tmp_path / "iris-run", tmp_path / "iris-seed1"],
+                                         profile="paper", stage="circuit", root=root)
+    assert (tmp_path / "iris-run" / "restored_from.json").is_file() and out[0]["final"] == metrics["final"]
+    assert not (tmp_path / "iris-seed1" / "restored_from.json").exists() and out[1]["config"]["seed"] == 1
+    assert out[1]["final"] == train(other, tmp_path / "alone")["final"]  # a group run equals the run alone
