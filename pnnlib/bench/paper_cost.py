@@ -55,6 +55,9 @@ optimistic. With ``--gpu-speedup S``: GPU time = CPU time / S.
 
     python -m pnnlib.bench paper-cost [--profile paper] [--threads 1] [--ref-m 10] [--group 8]
         [--kernel reference|triton] [--m-scaling auto|linear|measured] [--json cost.json]
+
+This module is long (~590 lines) on purpose: one estimator (the plans, FLOP and operator counts, timed
+steps, the measured M scaling, the projection and its report) whose parts are only meaningful together.
 """
 
 from __future__ import annotations

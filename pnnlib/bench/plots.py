@@ -31,7 +31,7 @@ _MODEL_TITLE = {"rcspike": "RC-Spike", "ttfs": "TTFS"}
 def plot_fig2(cases: Sequence[dict[str, Any]], *, ncols: int = 3) -> plt.Figure:
     """Fig. 2c, d: exact membrane trajectories (solid) and DSTD on its grid (dashed, dots).
 
-    ``cases`` from :func:`pnnlib.bench.dstd_efficiency.trajectories`, drawn row by row (default: row c =
+    ``cases`` from :func:`pnnlib.bench.dstd_error.trajectories`, drawn row by row (default: row c =
     |E| = 10, 2, 1 at M = 4; row d = |E| = 1 at M = 3, 6, 10). Rows share the y axis, so the
     narrowing range of v(1) with smaller |E| is visible.
     """
@@ -73,7 +73,7 @@ def plot_fig3ab(
     r"""Fig. 3a, b: δ versus M for several |E| and δ versus |E| for several M (log–log).
 
     Experiment: dashed with markers; theory :math:`C M^{-2}|E|^{-1}` (C from
-    :func:`~pnnlib.bench.dstd_efficiency.error_slopes`): solid. Legends carry the fitted slopes over the
+    :func:`~pnnlib.bench.dstd_error.error_slopes`): solid. Legends carry the fitted slopes over the
     asymptotic range, which is marked by a dotted vertical line.
     """
     steps = np.asarray(err["steps"], dtype=float)

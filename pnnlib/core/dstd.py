@@ -32,6 +32,10 @@ the batch), and the exact exponential step between grid points.
 Times before the window start (t < 0: an early spike moved by the spike-time noise σ) count as
 arriving at t = 0, in these solvers and in the exact ones of :mod:`pnnlib.core.neuron` alike; the
 kernel then spreads t = 0 over :math:`T_0=-t_{offset}` and :math:`T_1` as any other time.
+
+This module is long (~430 lines) on purpose: it is one algorithm, DSTD, in its four forms (dense and
+convolutional, RC-Spike and TTFS), which share the grid, the spike variables and the hand-written
+autograd functions of the exponential steps; split, each form would repeat them.
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ Augmentation (:class:`Augment`, training batches only): random horizontal flip, 
 crop with zero padding, "following Zhou et al., AAAI 2021" (paper-spec §3.5), whose parameters
 are not given; ours, [inferred]: flip with probability 1/2, rotation uniform in ±15°, crop of
 the 4-pixel zero-padded image at a uniform integer offset (a shift of up to ±4 pixels).
+
+This module is long (~450 lines) on purpose: it is one dataset's whole path from an untrusted file to
+spike times (verified reading of tarball or folder, decoding with libjpeg warnings as errors, the
+verified cache, augmentation), and each step's checks refer to the others.
 """
 
 from __future__ import annotations

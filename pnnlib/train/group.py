@@ -28,6 +28,9 @@ epoch is the group's wall time for that epoch.
 
 Entry points: :func:`group_plan` (which runs of a plan share a group; deterministic group ids),
 :func:`train_group` and ``python -m pnnlib.train.group`` (see :func:`main`).
+
+This module is long (~460 lines) on purpose: the group's cost, optimiser, CUDA-graph step, epoch loop
+and CLI must agree on one stacked layout of G runs, which is easier to check in one place.
 """
 
 from __future__ import annotations
