@@ -1,5 +1,5 @@
 """The DSTD stage's values and claims (paper Figs. 2 and 3, Table 1), computed from what
-:mod:`pnnlib.bench.dstd_efficiency` measures; the notebooks ``fig2_dstd_traces`` and
+:mod:`pnnlib.bench.dstd_error` and :mod:`pnnlib.bench.dstd_efficiency` measure; the notebooks ``fig2_dstd_traces`` and
 ``fig3_dstd_properties`` call these and plot.
 
 No training is involved, so the scale of these numbers is the benchmark's own set-up, stated in
