@@ -273,6 +273,8 @@ def test_an_evaluation_run_twice_gives_identical_numbers(tmp_path) -> None:
     assert again["accs"] == metrics["final"]["accs"]
     assert len(set(again["accs"])) > 1 or again["loss_std"] > 0  # the evaluations do draw fresh noise
     assert ann_curve(tmp_path / "run", [1.0, 2.0], 3) == ann_curve(tmp_path / "run", [1.0, 2.0], 3)
+    # a point computed alone (as the archive caches it) equals the same point of a whole curve
+    assert ann_curve(tmp_path / "run", [2.0], 3)[0] == ann_curve(tmp_path / "run", [1.0, 2.0], 3)[1]
     assert scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2) == \
         scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2)
 

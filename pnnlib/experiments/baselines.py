@@ -20,7 +20,7 @@ from pnnlib import data as data_mod
 from pnnlib.nn import SpikeNetwork, SpikingLayer
 from pnnlib.train import TrainConfig, evaluate, load_model, resolve_device
 
-__all__ = ["ann_baselines", "ann_curve", "grid_search_scaling", "scale_weights", "scaled_ann_curve"]
+__all__ = ["ann_baselines", "ann_curve", "ann_point", "grid_search_scaling", "scale_weights", "scaled_ann_curve"]
 
 
 @contextlib.contextmanager
@@ -156,12 +156,23 @@ def scaled_ann_curve(
     return out
 
 
+def ann_point(run_dir: str | Path, e: float, alphas: Sequence[float], search_samples: int, n_eval: int,
+              device: str = "auto") -> dict[str, Any]:
+    """One point of both baselines: the ANN run ``run_dir`` tested at |E| = ``e`` as it is
+    (:func:`ann_curve`) and with its weights scaled (:func:`scaled_ann_curve` over ``alphas``²).
+    Its evaluations are seeded by the run's seed and ``e``, so a point computed alone equals the
+    same point of a whole curve."""
+    return {"ann": ann_curve(run_dir, [e], n_eval, device)[0],
+            "scaled": scaled_ann_curve(run_dir, [e], alphas, alphas, search_samples, n_eval, device)[0]}
+
+
 def ann_baselines(run_dirs: Sequence[str | Path], e_values: Sequence[float], alphas: Sequence[float],
-                  search_samples: int, n_eval: int, device: str = "auto") -> dict[str, Any]:
+                  search_samples: int, n_eval: int, device: str = "auto",
+                  point: Callable[..., dict[str, Any]] = ann_point) -> dict[str, Any]:
     """The ANN baselines of an accuracy-vs-|E| panel (paper Figs. 4f, 5d, 10e, 14): each ANN run
-    (trained at |E| = 100, or 31.6 for TTFS) tested at every |E| of ``e_values`` (:func:`ann_curve`)
-    and with the weight scaling chosen on ``search_samples`` training images over the (α⁺, α⁻)
-    grid ``alphas``² (:func:`scaled_ann_curve`).
+    (trained at |E| = 100, or 31.6 for TTFS) tested at every |E| of ``e_values`` as it is and
+    with the weight scaling chosen on ``search_samples`` training images over the (α⁺, α⁻)
+    grid ``alphas``², point by point (``point``: :func:`ann_point`, or a caching wrapper of it).
 
     Returns ``{"per_seed": {seed: {"ann": curve, "scaled": curve}}, "ann": mean curve, "scaled":
     mean curve}``; the mean curves carry the std over seeds (or, with one seed, over its
@@ -170,13 +181,13 @@ def ann_baselines(run_dirs: Sequence[str | Path], e_values: Sequence[float], alp
     per_seed: dict[int, dict[str, Any]] = {}
     for run in run_dirs:
         seed = int(TrainConfig.from_yaml(Path(run) / "config.yaml").seed)
-        per_seed[seed] = {"run": str(run), "ann": ann_curve(run, e_values, n_eval, device),
-                          "scaled": scaled_ann_curve(run, e_values, alphas, alphas, search_samples, n_eval, device)}
+        pts = [point(run, float(e), alphas, search_samples, n_eval, device) for e in e_values]
+        per_seed[seed] = {"run": str(run), "ann": [q["ann"] for q in pts], "scaled": [q["scaled"] for q in pts]}
 
     def mean(kind: str) -> list[dict[str, Any]]:
         out = []
         for points in zip(*(v[kind] for v in per_seed.values())):
-            accs = [p["acc"] for p in points]
+            accs = [q["acc"] for q in points]
             std = float(np.std(accs)) if len(accs) > 1 else points[0]["acc_std"]
             out.append({"e": points[0]["e"], "acc": float(np.mean(accs)), "acc_std": std, "n": len(accs)})
         return out
@@ -186,11 +197,15 @@ def ann_baselines(run_dirs: Sequence[str | Path], e_values: Sequence[float], alp
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pnnlib.experiments.baselines``: the ANN baselines of trained runs as a JSON file
-    (a derived-data rule of the pipeline), restored from the archive when it holds the same."""
+    (a derived-data rule of the pipeline). With ``--archive PROFILE STAGE`` every (run, |E|) point
+    is taken from, or stored in, ``archive/PROFILE/STAGE/derived/ann/<run>/e<|E|>.json`` (keyed by
+    the run's config and weights and the search settings), so runs added later cost only their own
+    points."""
     import argparse
     import logging
 
-    from pnnlib.pipeline.archive import restore_or_compute
+    from pnnlib.io import sha256_file, write_json_atomic
+    from pnnlib.pipeline.archive import config_hash, inputs_hash, restore_or_compute
 
     p = argparse.ArgumentParser(prog="python -m pnnlib.experiments.baselines", description=main.__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", required=True, type=Path, help="ANN run directories (one per seed)")
@@ -202,31 +217,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--archive", nargs=2, metavar=("PROFILE", "STAGE"), default=None,
-                   help="take the result from (and store it in) archive/PROFILE/STAGE/derived/")
-    p.add_argument("--recompute", action="store_true", help="ignore an archived result")
+                   help="take each point from (and store it in) archive/PROFILE/STAGE/derived/ann/")
+    p.add_argument("--recompute", action="store_true", help="ignore archived points")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from pnnlib.io import sha256_file
-    from pnnlib.pipeline.archive import config_hash
-
     runs = sorted(args.runs)
-    inputs = {"runs": [{"id": r.name, "config_hash": config_hash(TrainConfig.from_yaml(r / "config.yaml")),
-                        "weights_sha256": sha256_file(r / "weights.pt")} for r in runs],
-              "e": args.e, "alphas": args.alphas, "search_samples": args.search_samples, "n_eval": args.n_eval}
-
-    def compute() -> dict[str, Any]:
-        return ann_baselines(runs, args.e, args.alphas, args.search_samples, args.n_eval, args.device)
-
+    ids = {r: {"id": r.name, "config_hash": config_hash(TrainConfig.from_yaml(r / "config.yaml")),
+               "weights_sha256": sha256_file(r / "weights.pt")} for r in runs}
+    settings = {"alphas": args.alphas, "search_samples": args.search_samples, "n_eval": args.n_eval}
+    point = ann_point
     if args.archive:
-        restore_or_compute(args.out, inputs, compute, profile=args.archive[0], stage=args.archive[1],
-                           recompute=args.recompute, archive=True)
-    else:
-        from pnnlib.io import write_json_atomic
-        from pnnlib.pipeline.archive import inputs_hash
+        def point(run, e, alphas, search_samples, n_eval, device):
+            return restore_or_compute(
+                args.out.parent / "points" / run.name / f"e{e:g}.json", {**ids[run], "e": e, **settings},
+                lambda: ann_point(run, e, alphas, search_samples, n_eval, device), profile=args.archive[0],
+                stage=args.archive[1], name=f"ann/{run.name}/e{e:g}", recompute=args.recompute, archive=True)
 
-        write_json_atomic(args.out, {"inputs_hash": inputs_hash(inputs), "inputs": inputs, "result": compute()})
+    result = ann_baselines(runs, args.e, args.alphas, args.search_samples, args.n_eval, args.device, point)
+    inputs = {"runs": list(ids.values()), "e": args.e, **settings}
+    write_json_atomic(args.out, {"inputs_hash": inputs_hash(inputs), "inputs": inputs, "result": result})
     return 0
 
 
