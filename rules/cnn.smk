@@ -1,9 +1,11 @@
 """Convolutional networks (paper Figs. 5, 10, 11b, 12, 13; Table 3 CNN rows).
 
-Four families of training runs (pnnlib.experiments.cnn.FAMILIES), each a grid from the profile's
-`cnn.families.<family>.grid` (arguments of pnnlib.experiments.cnn.rc_cnn_grids / sigma_grids / ttfs_grids)
-with the family's fixed settings overridden by `cnn.families.<family>.train`; one
-notebooks/run_train.ipynb execution per run, in <results>/cnn/<family>/<run-id>/. Then:
+The runs of the four families are planned by pnnlib.experiments.cnn.plan from the profile's `cnn`
+section (one notebooks/run_train.ipynb execution per run, in <results>/cnn/<family>/<run-id>/,
+restored from archive/<profile>/cnn/<family>/ when it holds the same run). Derived data are files
+of their own: the ANN baselines of Figs. 5d and 10e (python -m pnnlib.experiments.baselines) and
+the accuracy versus test-time M of each Fig. 13 model (python -m pnnlib.experiments.cnn test-m).
+The figure notebooks only load, call pnnlib.experiments.cnn_records, plot and save a record:
 
 * fig5_vgg7_cifar10.ipynb      — Fig. 5 (CIFAR-10 VGG7: curves, accuracy vs M and vs |E|, ANN);
 * fig10_ttfs_cnn.ipynb         — Fig. 10 (TTFS CNN: traces, accuracy vs M and vs E⁺, ANN);
@@ -15,56 +17,42 @@ from pnnlib.experiments import cnn as cnn_exp
 
 CNN = f"{RESULTS}/cnn"
 CNN_P = P["cnn"]
-# family -> {run id: TrainConfig}, planned in the library (checks included)
 CNN_RUNS = cnn_exp.plan(CNN_P)
-CNN_GRID = {family: spec["grid"] for family, spec in CNN_P["families"].items()}
-SIGMA_FAMILIES = ["vgg7_fmnist", "vgg7_cifar10", "vgg7x2_cifar10"]
+CNN_SETTINGS = cnn_exp.figure_settings(CNN_P)
+CNN_ANN = {fig: cnn_exp.ann_plan(CNN_P, fig) for fig in cnn_exp.ANN_FAMILIES}
+CNN_FIG13 = cnn_exp.fig13_models(CNN_P, {"mlp": MLP_PLAN if "mlp" in STAGES else {}, **CNN_RUNS})
 
-# Consistency of the figures with the runs (fail when the DAG is built, naming the setting).
-for family, fig in (("vgg7_cifar10", "fig5"), ("ttfs_cnn_fmnist", "fig10")):
-    ann_e = CNN_P[fig]["ann_e"]
-    if ann_e not in CNN_GRID[family]["e_sweep"] or not any(e < ann_e for e in CNN_GRID[family]["e_sweep"]):
-        raise pipeline.ProfileError(
-            f"cnn.{fig}.ann_e must be in cnn.families.{family}.grid.e_sweep, with smaller |E| to test it at"
-        )
-if {CNN_GRID[f]["sigma_m"] for f in SIGMA_FAMILIES} != {CNN_GRID["vgg7_fmnist"]["sigma_m"]} or any(
-    CNN_GRID[f]["sigmas"] != CNN_GRID["vgg7_fmnist"]["sigmas"] for f in SIGMA_FAMILIES
-):
-    raise pipeline.ProfileError(f"cnn.families.{{{','.join(SIGMA_FAMILIES)}}}.grid: sigmas and sigma_m must agree")
-# Fig. 13: trained runs named by stage (mlp or a CNN family) and run id -> run directories.
-FIG13_MODELS = []
-for model in CNN_P["fig13"]["models"]:
-    runs = MLP_PLAN if model["stage"] == "mlp" and "mlp" in STAGES else CNN_RUNS.get(model["stage"], {})
-    if model["run"] not in runs:
-        raise pipeline.ProfileError(
-            f"cnn.fig13.models: no run {model['run']} in stage {model['stage']} of this profile "
-            f"(known: {', '.join(sorted(runs)) or 'none, the stage is not wired'})"
-        )
-    run_dir = f"{MLP}/runs/{model['run']}" if model["stage"] == "mlp" else f"{CNN}/{model['stage']}/{model['run']}"
-    FIG13_MODELS.append({"name": model["name"], "run": run_dir, "paper_m": model["paper_m"]})
 
-CNN_FIGS = {"fig5": "fig5", "fig10": "fig10", "fig11": "fig11b", "fig12": "fig12", "fig13": "fig13"}
-CNN_TABLES = [f"{TABLES}/table3_cnn.csv", f"{TABLES}/table3_cnn.md"]
-CNN_NUMBERS = [
-    f"{CNN}/fig5/fig5_numbers.json",
-    f"{CNN}/fig10/fig10_numbers.json",
-    f"{CNN}/sigma/fig11b_12_numbers.json",
-    f"{CNN}/fig13/fig13_numbers.json",
-]
+def cnn_run_dir(stage, run):
+    """A training run's directory: the MLP stage's or a CNN family's."""
+    return f"{MLP}/runs/{run}" if stage == "mlp" else f"{CNN}/{stage}/{run}"
+
+
+def cnn_ann_file(fig, m):
+    return f"{CNN}/derived/{fig}_ann_m{m}.json"
+
+
+def cnn_test_m_file(model):
+    return f"{CNN}/derived/test_m/{model['stage']}/{model['run']}.json"
+
+
+CNN_FIGS = {"fig5": ["fig5"], "fig10": ["fig10"], "fig11": ["fig11b"], "fig12": ["fig12"], "fig13": ["fig13"]}
+CNN_TABLES = [f"{TABLES}/table3_cnn.md"]
+CNN_RECORDS = [f"{CNN}/{name}/record.json" for name in ("fig5", "fig10", "sigma", "fig13")]
 
 STAGES["cnn"] = {
     "title": f"Convolutional networks ({sum(len(r) for r in CNN_RUNS.values())} training runs)",
-    "items": {item: [f"{FIGURES}/{name}.pdf", f"{FIGURES}/{name}.png"] for item, name in CNN_FIGS.items()}
+    "items": {item: [f"{FIGURES}/{f}.{ext}" for f in figs for ext in ("pdf", "png")] for item, figs in CNN_FIGS.items()}
     | {"table3": CNN_TABLES},
-    "values": CNN_NUMBERS,
-    "outputs": [f"{FIGURES}/{name}.{ext}" for name in CNN_FIGS.values() for ext in ("pdf", "png")]
+    "values": CNN_RECORDS,
+    "outputs": [f"{FIGURES}/{f}.{ext}" for figs in CNN_FIGS.values() for f in figs for ext in ("pdf", "png")]
     + CNN_TABLES
-    + CNN_NUMBERS,
+    + CNN_RECORDS,
 }
 
 
 rule cnn_run:
-    """One CNN training run of a family's grid (resumes from its checkpoint if interrupted)."""
+    """One CNN training run of a family's grid (restored from the archive when it holds it; resumes from its checkpoint)."""
     input:
         notebook="notebooks/run_train.ipynb",
     output:
@@ -94,34 +82,88 @@ rule cnn_run:
         TRAIN_JOB
 
 
+rule cnn_ann:
+    """The ANN and scaled-ANN baselines of {fig}'s |E| panel at training M = {m} (Fig. 5d, Fig. 10e)."""
+    input:
+        lambda wc: [f"{CNN}/{cnn_exp.ANN_FAMILIES[wc.fig]}/{rid}/weights.pt" for rid in CNN_ANN[wc.fig][int(wc.m)]["runs"]],
+    output:
+        f"{CNN}/derived/{{fig}}_ann_m{{m}}.json",
+    params:
+        cmd=lambda wc, output, threads: (
+            f"{sys.executable} -m pnnlib.experiments.baselines --runs "
+            + " ".join(f"{CNN}/{cnn_exp.ANN_FAMILIES[wc.fig]}/{rid}" for rid in CNN_ANN[wc.fig][int(wc.m)]["runs"])
+            + " --e " + " ".join(f"{e:g}" for e in CNN_ANN[wc.fig][int(wc.m)]["e"])
+            + " --alphas " + " ".join(f"{a:g}" for a in CNN_P[wc.fig]["ann_alphas"])
+            + f" --search-samples {CNN_P[wc.fig]['ann_search_samples']} --n-eval {CNN_P[wc.fig]['ann_n_eval']}"
+            + f" --device {CNN_P[wc.fig]['device']} --threads {threads} --out {output[0]}"
+        ),
+    wildcard_constraints:
+        fig="|".join(cnn_exp.ANN_FAMILIES),
+        m="[0-9]+",
+    threads: lambda wc: CNN_P[wc.fig]["threads"]
+    log:
+        f"{LOGS}/cnn/{{fig}}_ann_m{{m}}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "{params.cmd} > {log:q} 2>&1"
+
+
+rule cnn_test_m:
+    """Accuracy versus test-time M of the trained run {run} of stage {stage} (Fig. 13; seeded evaluations)."""
+    input:
+        lambda wc: f"{cnn_run_dir(wc.stage, wc.run)}/weights.pt",
+    output:
+        f"{CNN}/derived/test_m/{{stage}}/{{run}}.json",
+    params:
+        cmd=lambda wc, output, threads: (
+            f"{sys.executable} -m pnnlib.experiments.cnn test-m --run {cnn_run_dir(wc.stage, wc.run)}"
+            + " --m " + " ".join(str(m) for m in CNN_P["fig13"]["test_m"])
+            + f" --n-eval {CNN_P['fig13']['n_eval']} --device {CNN_P['fig13']['device']} --threads {threads}"
+            + (f" --test-subset {CNN_P['fig13']['test_subset']}" if CNN_P["fig13"]["test_subset"] else "")
+            + (f" --eval-batch {CNN_P['fig13']['eval_batch']}" if CNN_P["fig13"].get("eval_batch") else "")
+            + f" --out {output[0]}"
+        ),
+    wildcard_constraints:
+        stage="|".join(["mlp", *CNN_RUNS]),
+        run="[A-Za-z0-9._-]+",
+    threads: CNN_P["fig13"]["threads"]
+    log:
+        f"{LOGS}/cnn/test_m/{{stage}}/{{run}}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "{params.cmd} > {log:q} 2>&1"
+
+
+def cnn_family_params(notebook, fig, family, **extra):
+    return pipeline.nb_params_json(
+        notebook, {}, runs_dir=f"{CNN}/{family}", run_ids=sorted(CNN_RUNS[family]),
+        ann_files={str(m): cnn_ann_file(fig, m) for m in CNN_ANN[fig]}, settings=CNN_SETTINGS[fig],
+        paper_plan=PAPER_PLAN, fig_dir=FIGURES, out_dir=f"{CNN}/{fig}", **extra,
+    )
+
+
 rule cnn_fig5:
     """Fig. 5: RC-Spike VGG7 on CIFAR-10 (learning curves, accuracy vs M and vs |E|, ANN baselines)."""
     input:
         notebook="notebooks/fig5_vgg7_cifar10.ipynb",
-        weights=expand(f"{CNN}/vgg7_cifar10/{{run}}/weights.pt", run=sorted(CNN_RUNS["vgg7_cifar10"])),
+        metrics=expand(f"{CNN}/vgg7_cifar10/{{run}}/metrics.json", run=sorted(CNN_RUNS["vgg7_cifar10"])),
+        ann=[cnn_ann_file("fig5", m) for m in CNN_ANN["fig5"]],
+        paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/fig5/notebook.ipynb",
-        numbers=f"{CNN}/fig5/fig5_numbers.json",
+        record=f"{CNN}/fig5/record.json",
         figures=[f"{FIGURES}/fig5.pdf", f"{FIGURES}/fig5.png"],
     params:
-        nb=pipeline.nb_params_json(
-            "notebooks/fig5_vgg7_cifar10.ipynb",
-            CNN_P["fig5"],
-            **pipeline.grid_params(
-                "notebooks/fig5_vgg7_cifar10.ipynb", CNN_GRID["vgg7_cifar10"], {"sigma": "sigma_main"}
-            ),
-            runs_dir=f"{CNN}/vgg7_cifar10",
-            fig_dir=FIGURES,
-            out_dir=f"{CNN}/fig5",
-        ),
-        clean=f"{CNN}/fig5/ann_m*.json",
+        nb=cnn_family_params("notebooks/fig5_vgg7_cifar10.ipynb", "fig5", "vgg7_cifar10"),
     threads: CNN_P["fig5"]["threads"]
     log:
         f"{LOGS}/cnn/fig5.log",
     conda:
         "../environment.yml"
     shell:
-        AGGREGATE_JOB
+        NOTEBOOK_JOB
 
 
 rule cnn_fig10:
@@ -129,48 +171,41 @@ rule cnn_fig10:
     input:
         notebook="notebooks/fig10_ttfs_cnn.ipynb",
         weights=expand(f"{CNN}/ttfs_cnn_fmnist/{{run}}/weights.pt", run=sorted(CNN_RUNS["ttfs_cnn_fmnist"])),
+        ann=[cnn_ann_file("fig10", m) for m in CNN_ANN["fig10"]],
+        paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/fig10/notebook.ipynb",
-        numbers=f"{CNN}/fig10/fig10_numbers.json",
+        record=f"{CNN}/fig10/record.json",
         figures=[f"{FIGURES}/fig10.pdf", f"{FIGURES}/fig10.png"],
     params:
-        nb=pipeline.nb_params_json(
-            "notebooks/fig10_ttfs_cnn.ipynb",
-            CNN_P["fig10"],
-            **pipeline.grid_params(
-                "notebooks/fig10_ttfs_cnn.ipynb", CNN_GRID["ttfs_cnn_fmnist"], {"sigma": "sigma_main"}
-            ),
-            runs_dir=f"{CNN}/ttfs_cnn_fmnist",
-            fig_dir=FIGURES,
-            out_dir=f"{CNN}/fig10",
-        ),
-        clean=f"{CNN}/fig10/ann_m*.json",
+        nb=cnn_family_params("notebooks/fig10_ttfs_cnn.ipynb", "fig10", "ttfs_cnn_fmnist",
+                             device=CNN_P["fig10"]["device"]),
     threads: CNN_P["fig10"]["threads"]
     log:
         f"{LOGS}/cnn/fig10.log",
     conda:
         "../environment.yml"
     shell:
-        AGGREGATE_JOB
+        NOTEBOOK_JOB
 
 
 rule cnn_sigma:
     """Fig. 11b, Fig. 12 and Table 3 (CNN rows): accuracy vs |E| per σ_spike of the three VGG7 families."""
     input:
         notebook="notebooks/fig11b_12_sigma_sweeps.ipynb",
-        weights=[f"{CNN}/{family}/{run}/weights.pt" for family in SIGMA_FAMILIES for run in sorted(CNN_RUNS[family])],
+        metrics=[f"{CNN}/{family}/{run}/metrics.json" for family in cnn_exp.SIGMA_FAMILIES
+                 for run in sorted(CNN_RUNS[family])],
+        paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/sigma/notebook.ipynb",
-        numbers=f"{CNN}/sigma/fig11b_12_numbers.json",
+        record=f"{CNN}/sigma/record.json",
         figures=[f"{FIGURES}/{name}.{ext}" for name in ("fig11b", "fig12") for ext in ("pdf", "png")],
         tables=CNN_TABLES,
     params:
         nb=pipeline.nb_params_json(
-            "notebooks/fig11b_12_sigma_sweeps.ipynb",
-            CNN_P["sigma"],
-            **pipeline.grid_params("notebooks/fig11b_12_sigma_sweeps.ipynb", CNN_GRID["vgg7_fmnist"]),
-            runs_root=CNN,
-            fig_dir=FIGURES,
+            "notebooks/fig11b_12_sigma_sweeps.ipynb", {}, runs_root=CNN,
+            run_ids={family: sorted(CNN_RUNS[family]) for family in cnn_exp.SIGMA_FAMILIES},
+            settings=CNN_SETTINGS["sigma"], paper_plan=PAPER_PLAN, fig_dir=FIGURES, table_dir=TABLES,
             out_dir=f"{CNN}/sigma",
         ),
     threads: CNN_P["sigma"]["threads"]
@@ -186,25 +221,23 @@ rule cnn_fig13:
     """Fig. 13: accuracy vs test-time M of trained RC-Spike and TTFS networks."""
     input:
         notebook="notebooks/fig13_test_time_m.ipynb",
-        weights=[f"{m['run']}/weights.pt" for m in FIG13_MODELS],
+        curves=[cnn_test_m_file(m) for m in CNN_FIG13],
+        metrics=[f"{cnn_run_dir(m['stage'], m['run'])}/metrics.json" for m in CNN_FIG13],
+        paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/fig13/notebook.ipynb",
-        numbers=f"{CNN}/fig13/fig13_numbers.json",
+        record=f"{CNN}/fig13/record.json",
         figures=[f"{FIGURES}/fig13.pdf", f"{FIGURES}/fig13.png"],
     params:
         nb=pipeline.nb_params_json(
-            "notebooks/fig13_test_time_m.ipynb",
-            {k: v for k, v in CNN_P["fig13"].items() if k != "models"},
-            models=FIG13_MODELS,
-            fig_dir=FIGURES,
-            out_dir=f"{CNN}/fig13",
+            "notebooks/fig13_test_time_m.ipynb", {},
+            models=[{**m, "run": cnn_run_dir(m["stage"], m["run"]), "curve": cnn_test_m_file(m)} for m in CNN_FIG13],
+            settings=CNN_SETTINGS["fig13"], paper_plan=PAPER_PLAN, fig_dir=FIGURES, out_dir=f"{CNN}/fig13",
         ),
-        # per-run caches of the test-M curves; stale once a run was retrained
-        clean=f"{CNN}/fig13/*__*.json",
     threads: CNN_P["fig13"]["threads"]
     log:
         f"{LOGS}/cnn/fig13.log",
     conda:
         "../environment.yml"
     shell:
-        AGGREGATE_JOB
+        NOTEBOOK_JOB

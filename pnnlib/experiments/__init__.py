@@ -2,7 +2,9 @@
 figures and claims rest on.
 
 * :mod:`pnnlib.experiments.mlp` — the Fashion-MNIST MLP grids (Figs. 4, 11a, 14; Table 3);
-* :mod:`pnnlib.experiments.cnn` — the CNN families (Figs. 5, 10, 11b, 12, 13; Table 3);
+* :mod:`pnnlib.experiments.cnn` — the CNN families (Figs. 5, 10, 11b, 12, 13; Table 3) and their
+  derived data (test-time-M curves, membrane traces);
+* :mod:`pnnlib.experiments.cnn_records` — the CNN stage's values, claims and tables;
 * :mod:`pnnlib.experiments.baselines` — the ANN and scaled-ANN baselines;
 * :mod:`pnnlib.experiments.runs` — training a plan, reading finished runs;
 * :mod:`pnnlib.experiments.circuit_validation` — top-down vs bottom-up mapping on the sky130

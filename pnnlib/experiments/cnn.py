@@ -14,10 +14,15 @@ Four *families* of training runs (:data:`FAMILIES`), each a grid over
   (:func:`ttfs_traces`) and Fig. 13 (a run trained at M = 30).
 
 :func:`rc_cnn_grids`, :func:`sigma_grids` and :func:`ttfs_grids` give the named grids with every
-size a parameter (defaults: the paper's values), :func:`cnn_plan` the runs of one family, and
-:func:`test_time_m` the accuracy of a trained run versus the test-time M (Fig. 13). Runs are
-trained by :func:`pnnlib.train.train` (the pipeline: one ``notebooks/run_train.ipynb`` per run),
-aggregated by the ``notebooks/fig5_*``, ``fig10_*``, ``fig11b_12_*`` and ``fig13_*`` notebooks.
+size a parameter (defaults: the paper's values), :func:`cnn_plan` the runs of one family and
+:func:`plan` those of a profile's ``cnn`` section (with :func:`check_section`, :func:`ann_plan`,
+:func:`fig13_models` and :func:`figure_settings`: everything ``rules/cnn.smk`` declares rules
+from). Runs are trained by :func:`pnnlib.train.train` (one ``notebooks/run_train.ipynb`` per run);
+derived data are files of their own: the ANN baselines (``python -m pnnlib.experiments.baselines``)
+and the accuracy versus test-time M of Fig. 13 (:func:`test_time_m`, ``python -m
+pnnlib.experiments.cnn test-m``). The values, claims and tables of the figure notebooks
+(``fig5_*``, ``fig10_*``, ``fig11b_12_*``, ``fig13_*``) are computed by
+:mod:`pnnlib.experiments.cnn_records`.
 
 Settings the paper does not give ([open], paper-spec §8): the CNN epoch count (we keep the
 MLP's 50 for RC-Spike), the RC-Spike initialisation (:data:`VGG7_INIT_GAIN`, He-style), the |E|
@@ -28,12 +33,12 @@ sweep values (RC-Spike: the log grid :data:`pnnlib.experiments.PAPER_E_GRID`; TT
 
 from __future__ import annotations
 
-import math
+import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pnnlib import data as data_mod
@@ -41,25 +46,26 @@ from pnnlib.core.neuron import rcspike_exact, ttfs_exact
 from pnnlib.experiments.mlp import ID_KEYS, PAPER_E_GRID, PAPER_SIGMAS, mlp_grids
 from pnnlib.nn.layers import SpikingLayer, TTFSConv2d, TTFSLinear
 from pnnlib.pipeline.profiles import expand_grid
-from pnnlib.train import TrainConfig, evaluate, load_model, resolve_device
+from pnnlib.train import TrainConfig, eval_rng, evaluate, load_model, resolve_device
 
 __all__ = [
+    "ANN_FAMILIES",
     "FAMILIES",
-    "PAPER_TABLE3",
-    "TABLE3_KEYS",
+    "ITEM_GRIDS",
+    "SIGMA_FAMILIES",
     "TTFS_E_GRID",
     "TTFS_SETTINGS",
     "VGG7_INIT_GAIN",
-    "ann_baselines",
-    "ann_lines",
+    "ann_plan",
+    "check_section",
     "cnn_plan",
-    "first_converged",
-    "plot_test_time_m",
-    "plot_traces",
+    "fig13_models",
+    "figure_settings",
+    "grid_runs",
+    "main",
+    "plan",
     "rc_cnn_grids",
     "sigma_grids",
-    "table3_cnn",
-    "table3_cnn_markdown",
     "test_time_m",
     "ttfs_grids",
     "ttfs_traces",
@@ -188,12 +194,15 @@ def test_time_m(
     device: str = "auto",
     test_subset: int | None = None,
     eval_batch: int | None = None,
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """Test accuracy of a trained run versus the test-time DSTD steps M (paper Fig. 13, Appendix E).
 
     Each M is evaluated ``n_eval`` times with fresh random offsets and spike noise (the run's
     ``eval_offset`` and ``sigma``), on the run's test set (or a stratified subset of
-    ``test_subset`` images). Returns ``[{"m", "acc", "acc_std", "accs"}, …]`` (fractions).
+    ``test_subset`` images); the draws of M come from a generator seeded by the run's seed and
+    ``"test-m/m=<M>"`` (:func:`pnnlib.train.evaluate`), so the same call gives the same numbers.
+    Returns ``{"model", "train_m", "n_classes", "n_test", "curve": [{"m", "acc", "acc_std",
+    "accs"}, …]}`` (accuracies as fractions).
     """
     dev = resolve_device(device)
     model, cfg = load_model(run_dir, dev)
@@ -202,12 +211,13 @@ def test_time_m(
     d = data_mod.load_dataset(cfg.dataset, test_subset=test_subset or cfg.test_subset, seed=cfg.seed,
                               root=cfg.data_dir)
     test_t, test_y = d.test_t.to(dev), d.test_y.to(dev)
-    out = []
+    curve = []
     for m in m_values:
         model.set_dstd(eval_steps=int(m))
-        ev = evaluate(model, test_t, test_y, cfg, d.n_classes, n_eval=n_eval)
-        out.append({"m": int(m), "acc": ev["acc"], "acc_std": ev["acc_std"], "accs": ev["accs"]})
-    return out
+        ev = evaluate(model, test_t, test_y, cfg, d.n_classes, n_eval=n_eval, key=f"test-m/m={int(m)}")
+        curve.append({"m": int(m), "acc": ev["acc"], "acc_std": ev["acc_std"], "accs": ev["accs"]})
+    return {"model": cfg.model, "train_m": int(cfg.steps), "n_classes": int(d.n_classes), "n_test": len(test_y),
+            "curve": curve}
 
 
 # --------------------------------------------------------------------------- Fig. 10a-c
@@ -224,8 +234,9 @@ def ttfs_traces(
     r"""Membrane potentials of the last hidden layer and the output layer of a trained TTFS CNN
     for one test image (paper Fig. 10a–c).
 
-    The network runs in evaluation mode (DSTD at its test M, noise as in evaluation) to give
-    each layer's input spikes; for the last two layers the potential is then the **exact**
+    The network runs in evaluation mode (DSTD at its test M, noise as in evaluation, drawn from
+    a generator seeded by the run's seed and the sample: the same call gives the same traces) to
+    give each layer's input spikes; for the last two layers the potential is then the **exact**
     solution of the IMC-aware neuron for those inputs (:func:`pnnlib.core.neuron.rcspike_exact`
     evaluated at every time point of ``[0, t_end]``, ``t_end`` = the layers' ``t_max`` by
     default), and is held at 0 after the neuron's exact firing time
@@ -242,10 +253,11 @@ def ttfs_traces(
     model.eval()
     t = d.test_t[sample : sample + 1].to(dev)
     inputs: list[torch.Tensor] = []
-    for layer in model.layers:
-        if isinstance(layer, SpikingLayer):
-            inputs.append(t)
-        t = layer(t)
+    with eval_rng(model, cfg.seed, f"traces/sample={sample}"):
+        for layer in model.layers:
+            if isinstance(layer, SpikingLayer):
+                inputs.append(t)
+            t = layer(t)
     spiking = [m for m in model.layers if isinstance(m, (TTFSLinear, TTFSConv2d))]
     t_end = float(t_end if t_end is not None else spiking[-1].t_max)
     grid = torch.linspace(0.0, t_end, n_points, dtype=torch.float64)
@@ -261,177 +273,13 @@ def ttfs_traces(
     return {"t": grid.numpy(), "label": int(d.test_y[sample]), "e_pos": float(cfg.e_pos), "layers": layers}
 
 
-def first_converged(xs: Sequence[float], accs: Sequence[float], tol: float) -> float:
-    """The smallest x whose accuracy is within ``tol`` of the best (points sorted by x); NaN if empty.
-
-    Used for "M at which accuracy converges" (Figs. 5c, 10d) and "|E| from which accuracy has
-    converged" (Fig. 10e).
-    """
-    if not len(xs):
-        return math.nan
-    order = np.argsort(xs)
-    x, a = np.asarray(xs, float)[order], np.asarray(accs, float)[order]
-    return float(x[np.argmax(a >= a.max() - tol)])
-
-
-# --------------------------------------------------------------------------- figures and tables
-
-PAPER_TABLE3: dict[str, dict[float, tuple[float, float]]] = {
-    "fmnist_vgg7": {0.0: (1.3, 94.11), 0.005: (1.6, 94.06), 0.01: (3.3, 94.09), 0.02: (8.4, 93.93),
-                    0.04: (17.0, 93.63)},
-    "cifar10_vgg7": {0.0: (2.3, 89.13), 0.005: (5.9, 88.89), 0.01: (3.3, 88.51), 0.02: (4.6, 88.00),
-                     0.04: (17.0, 86.76)},
-    "cifar10_vgg7x2": {0.0: (1.1, 90.27), 0.005: (1.8, 90.16), 0.01: (2.0, 90.25), 0.02: (3.7, 89.65),
-                       0.04: (15.1, 88.42)},
-}
-"""Table 3 CNN rows (paper-spec §5): per network and σ_spike, (best |E|, accuracy %)."""
-
-TABLE3_KEYS = {"vgg7_fmnist": "fmnist_vgg7", "vgg7_cifar10": "cifar10_vgg7", "vgg7x2_cifar10": "cifar10_vgg7x2"}
-"""Family → the network key of :data:`PAPER_TABLE3` and of the report's ``table3.<key>.…`` values."""
-
-
-def ann_lines(ax: Any, ann: Sequence[Mapping[str, float]] | None, scaled: Sequence[Mapping[str, float]] | None,
-              e_ann: float) -> None:
-    """The ANN baselines on an accuracy-vs-|E| axis (green; paper Figs. 5d, 10e): the network
-    trained at |E| = ``e_ann`` tested at smaller |E| (solid) and with its weights scaled (dashed)."""
-    for curve, style, name in ((ann, "-", f"ANN (trained at |E| = {e_ann:g})"), (scaled, "--", "scaled ANN")):
-        if curve:
-            c = sorted(curve, key=lambda r: r["e"])
-            ax.errorbar([r["e"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c],
-                        fmt=style, color="green", capsize=2, label=name)
-    ax.legend(fontsize="small")
-
-
-def plot_traces(axes: Sequence[Any], traces: Mapping[str, Any], n_hidden: int = 30) -> None:
-    """Fig. 10a–c: membrane potentials of ``n_hidden`` last-hidden-layer neurons (first axis) and
-    of the ten outputs (second axis, the label's neuron bold) from :func:`ttfs_traces`."""
-    t = traces["t"]
-    for ax, layer in zip(axes, traces["layers"]):
-        v = layer["v"]
-        is_out = v.shape[1] == 10
-        cols = range(v.shape[1]) if is_out else range(min(n_hidden, v.shape[1]))
-        for j in cols:
-            bold = is_out and j == traces["label"]
-            ax.plot(t, v[:, j], lw=2.0 if bold else 0.7, color="C3" if bold else None, alpha=1.0 if bold else 0.7)
-        ax.axhline(1.0, color="k", ls=":", lw=0.8)
-        ax.set_title(f"{layer['name']}, E⁺ = −E⁻ = {traces['e_pos']:g}", fontsize="medium")
-        ax.set_xlabel("time t")
-        ax.set_ylabel("membrane potential v")
-
-
-def plot_test_time_m(ax: Any, curve: Sequence[Mapping[str, Any]], label: str, train_m: int | None = None,
-                     chosen_m: int | None = None) -> None:
-    """Fig. 13: accuracy (mean ± std over the evaluations) versus the test-time M."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    c = sorted(curve, key=lambda r: r["m"])
-    ax.errorbar([r["m"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c], fmt="o-",
-                capsize=2, label=label)
-    for m, style, name in ((train_m, ":", "training M"), (chosen_m, "--", "paper's test M")):
-        if m is not None:
-            ax.axvline(m, color="gray", ls=style, lw=0.8, label=f"{name} = {m}")
-    ax.set_xscale("log")
-    ax.set_xticks(sorted({r["m"] for r in c} | {m for m in (train_m, chosen_m) if m is not None}))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("test-time DSTD steps M")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize="small")
-
-
-def table3_cnn(runs: Mapping[str, Any], m: int, sigmas: Sequence[float]) -> Any:
-    """Table 3 CNN rows: per family (``runs``: family → run table of
-    :func:`pnnlib.experiments.load_runs`) and σ_spike, the |E| of the best mean accuracy at M = ``m``
-    (random offset), that accuracy's mean ± std over seeds, and the paper's values."""
-    import pandas as pd
-
-    from pnnlib.pipeline.plotting import table3
-
-    frames = []
-    for family, df in runs.items():
-        key = TABLE3_KEYS[family]
-        t3 = table3(df, m, sigmas, PAPER_TABLE3[key])
-        frames.append(t3.assign(network=key).loc[:, ["network", *t3.columns]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def table3_cnn_markdown(t3: Any, m: int, dataset_label: str) -> str:
-    """Markdown rendering of :func:`table3_cnn` (missing entries as "–")."""
-    from pnnlib.pipeline.plotting import table3_cells
-    names = {"fmnist_vgg7": "Fashion-MNIST VGG7", "cifar10_vgg7": f"{dataset_label} VGG7",
-             "cifar10_vgg7x2": f"{dataset_label} VGG7 ×2 width"}
-    lines = [
-        f"Table 3, CNN rows (RC-Spike, M = {m}, random offset): the |E| of the best mean test accuracy over seeds, "
-        "and that mean ± std.",
-        "",
-        "| network | σ_spike | best \\|E\\| | accuracy (%) | seeds | paper best \\|E\\| | paper accuracy (%) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in t3.to_dict("records"):
-        lines.append("| " + " | ".join([names[r["network"]], f"{r['sigma']:g}", *table3_cells(r)]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def ann_baselines(
-    runs: Any,
-    m: int,
-    ann_e: float,
-    seeds: Sequence[int],
-    alphas: Sequence[float],
-    search_samples: int,
-    n_eval: int,
-    device: str = "auto",
-    cache: str | Path | None = None,
-) -> dict[str, Any]:
-    """The ANN baselines of an accuracy-vs-|E| panel at training M = ``m`` (paper Figs. 5d, 10e).
-
-    The runs of ``runs`` (a :func:`pnnlib.experiments.load_runs` table) trained at |E| = ``ann_e``
-    with M = ``m``, random offset and a seed in ``seeds`` are tested at every smaller |E| of the
-    table at that M (:func:`pnnlib.experiments.ann_curve`) and with the weight scaling chosen on
-    ``search_samples`` training images over the (α⁺, α⁻) grid ``alphas``²
-    (:func:`pnnlib.experiments.scaled_ann_curve`); curves are averaged over the seeds.
-    Returns ``{"ann": [...], "scaled": [...], "key": ...}`` (``{}`` without an ANN run), cached in
-    the JSON file ``cache`` (reused while its inputs are unchanged).
-    """
-    import json
-
-    from pnnlib.experiments.baselines import ann_curve, scaled_ann_curve
-    from pnnlib.io import write_json_atomic
-
-    if runs is None or not len(runs):
-        return {}
-    at_m = runs[(runs["steps"] == m) & (runs["offset"] == "random")]
-    sel = at_m[np.isclose(at_m["e_pos"], ann_e) & at_m["seed"].isin(list(seeds))]
-    paths = sorted(sel["path"])
-    test_e = sorted(float(e) for e in at_m["e_pos"].unique() if e < ann_e)
-    if not paths or not test_e:
-        return {}
-    key = {"runs": paths, "e": test_e, "alphas": list(alphas), "search": search_samples, "n_eval": n_eval}
-    if cache is not None and Path(cache).is_file():
-        old = json.loads(Path(cache).read_text())
-        if old.get("key") == key:
-            return old
-
-    def mean(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        out = []
-        for points in zip(*curves):
-            accs = [p["acc"] for p in points]
-            std = float(np.std(accs)) if len(accs) > 1 else points[0]["acc_std"]
-            out.append({**points[0], "acc": float(np.mean(accs)), "acc_std": std})
-        return out
-
-    plain = [ann_curve(p, test_e, n_eval, device) for p in paths]
-    scaled = [scaled_ann_curve(p, test_e, alphas, alphas, search_samples, n_eval, device) for p in paths]
-    res = {"key": key, "ann": mean(plain), "scaled": mean(scaled)}
-    if cache is not None:
-        write_json_atomic(Path(cache), json.loads(json.dumps(res, default=float)))
-    return res
-
-
 # --------------------------------------------------------------------------- the stage's plan
 
 SIGMA_FAMILIES = ("vgg7_fmnist", "vgg7_cifar10", "vgg7x2_cifar10")
 """The families whose σ_spike × |E| grids make Figs. 11b, 12 and the Table 3 CNN rows."""
+
+ANN_FAMILIES = {"fig5": "vgg7_cifar10", "fig10": "ttfs_cnn_fmnist"}
+"""Figure → the family whose accuracy-vs-|E| panels carry the ANN baselines (Figs. 5d, 10e)."""
 
 ITEM_GRIDS: dict[str, tuple[tuple[str, str], ...]] = {
     "fig5": (("vgg7_cifar10", "curves"), ("vgg7_cifar10", "m_sweep"), ("vgg7_cifar10", "e_sweep")),
@@ -443,24 +291,22 @@ ITEM_GRIDS: dict[str, tuple[tuple[str, str], ...]] = {
 """Paper figure/table → the (family, grid) pairs whose runs it rests on."""
 
 
-def check_section(section: Mapping[str, Any], mlp_runs: Mapping[str, Any] | None = None) -> None:
+def check_section(section: Mapping[str, Any]) -> None:
     """Cross-key checks of a profile's ``cnn`` section (raise
-    :class:`~pnnlib.pipeline.profiles.ProfileError` naming the keys); ``mlp_runs`` are the MLP
-    stage's run ids, which Fig. 13 may name."""
+    :class:`~pnnlib.pipeline.profiles.ProfileError` naming the keys)."""
     from pnnlib.pipeline.profiles import ProfileError
 
     grids = {family: spec["grid"] for family, spec in section["families"].items()}
-    for family, fig in (("vgg7_cifar10", "fig5"), ("ttfs_cnn_fmnist", "fig10")):
-        if family not in grids:
-            continue
+    for fig, family in ANN_FAMILIES.items():
         ann_e = section[fig]["ann_e"]
         if ann_e not in grids[family]["e_sweep"] or not any(e < ann_e for e in grids[family]["e_sweep"]):
             raise ProfileError(f"cnn.{fig}.ann_e must be in cnn.families.{family}.grid.e_sweep, with smaller |E| "
                                "to test it at")
-    present = [f for f in SIGMA_FAMILIES if f in grids]
-    if present and (len({grids[f]["sigma_m"] for f in present}) > 1
-                    or any(grids[f]["sigmas"] != grids[present[0]]["sigmas"] for f in present)):
-        raise ProfileError(f"cnn.families.{{{','.join(present)}}}.grid: sigmas and sigma_m must agree")
+        if not set(section[fig]["ann_seeds"]) <= set(grids[family]["seeds"]):
+            raise ProfileError(f"cnn.{fig}.ann_seeds must be a subset of cnn.families.{family}.grid.seeds")
+    if (len({grids[f]["sigma_m"] for f in SIGMA_FAMILIES}) > 1
+            or any(grids[f]["sigmas"] != grids[SIGMA_FAMILIES[0]]["sigmas"] for f in SIGMA_FAMILIES)):
+        raise ProfileError(f"cnn.families.{{{','.join(SIGMA_FAMILIES)}}}.grid: sigmas and sigma_m must agree")
 
 
 def plan(section: Mapping[str, Any]) -> dict[str, dict[str, TrainConfig]]:
@@ -485,17 +331,100 @@ def grid_runs(section: Mapping[str, Any], pairs: Sequence[tuple[str, str]]) -> s
     return out
 
 
-def fig13_models(section: Mapping[str, Any], stage_runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def ann_plan(section: Mapping[str, Any], fig: str) -> dict[int, dict[str, list]]:
+    """The ANN baselines of a figure's accuracy-vs-|E| panels (``fig``: ``"fig5"`` or ``"fig10"``,
+    paper Figs. 5d, 10e): per training M of the panels, ``{"runs": [run ids], "e": [test |E|]}``,
+    the runs trained at |E| = ``ann_e`` (random offset, the grid's σ_spike, a seed of
+    ``ann_seeds``) and the smaller |E| of the panel they are tested at."""
+    family = ANN_FAMILIES[fig]
+    spec, settings = section["families"][family], section[fig]
+    ann_e, sigma = float(settings["ann_e"]), float(spec["grid"]["sigma"])
+    runs = cnn_plan(family, spec["train"], **spec["grid"])
+    out = {}
+    for m in spec["grid"]["e_sweep_m"]:
+        at_m = {rid: c for rid, c in runs.items() if c.steps == m and c.offset == "random" and c.sigma == sigma}
+        ids = sorted(rid for rid, c in at_m.items() if c.e_pos == ann_e and c.seed in settings["ann_seeds"])
+        test_e = sorted({c.e_pos for c in at_m.values() if c.e_pos < ann_e})
+        if ids and test_e:
+            out[int(m)] = {"runs": ids, "e": test_e}
+    return out
+
+
+def fig13_models(section: Mapping[str, Any],
+                 stage_runs: Mapping[str, Mapping[str, TrainConfig]]) -> list[dict[str, Any]]:
     """The Fig. 13 models of a ``cnn`` section, each checked to name a run of the plan
-    (``stage_runs``: ``{"mlp": mlp plan, "<family>": family plan}``); returns ``[{"name", "stage",
-    "run", "paper_m"}]``."""
+    (``stage_runs``: ``{"mlp": mlp plan, "<family>": family plan}``) whose training M and the
+    paper's test M are among ``fig13.test_m`` (the claims compare the two); returns ``[{"name",
+    "stage", "run", "paper_m", "train_m"}]``."""
     from pnnlib.pipeline.profiles import ProfileError
 
+    test_m = section["fig13"]["test_m"]
     out = []
     for model in section["fig13"]["models"]:
         runs = stage_runs.get(model["stage"], {})
         if model["run"] not in runs:
             raise ProfileError(f"cnn.fig13.models: no run {model['run']} in stage {model['stage']} of this profile "
                                f"(known: {', '.join(sorted(runs)) or 'none'})")
-        out.append(dict(model))
+        train_m = int(runs[model["run"]].steps)
+        if not {train_m, model["paper_m"]} <= set(test_m):
+            raise ProfileError(f"cnn.fig13.test_m must hold the training M ({train_m}) and paper_m "
+                               f"({model['paper_m']}) of the model {model['name']!r}")
+        out.append({**model, "train_m": train_m})
     return out
+
+
+def figure_settings(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The settings each figure notebook hands to :mod:`pnnlib.experiments.cnn_records`, from a
+    ``cnn`` section: ``{"fig5", "fig10", "sigma", "fig13"}`` (grid values the figure shows and
+    its own tolerances; see the record functions)."""
+    rc, tt = section["families"]["vgg7_cifar10"]["grid"], section["families"]["ttfs_cnn_fmnist"]["grid"]
+    f5, f10, f13 = section["fig5"], section["fig10"], section["fig13"]
+    sweep = section["families"][SIGMA_FAMILIES[0]]["grid"]
+    panels = ("offsets", "m_sweep_e", "m_sweep", "e_sweep_m")
+    return {
+        "fig5": {"sigma_main": rc["sigma"], "curve_e": rc["curve_e"], "curve_m": rc["curve_m"],
+                 **{k: rc[k] for k in panels}, "ann_e": f5["ann_e"], "saturation_tol": f5["saturation_tol"]},
+        "fig10": {"sigma_main": tt["sigma"], "e_sweep": tt["e_sweep"], **{k: tt[k] for k in panels},
+                  **{k: f10[k] for k in ("ann_e", "saturation_tol", "degrade_tol", "trace_e", "trace_m",
+                                         "trace_sample", "trace_points")}},
+        "sigma": {"sigmas": sweep["sigmas"], "sigma_m": sweep["sigma_m"]},
+        "fig13": {"n_eval": f13["n_eval"], "saturation_tol": f13["saturation_tol"]},
+    }
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pnnlib.experiments.cnn test-m``: the accuracy of a trained run versus the
+    test-time M (:func:`test_time_m`, paper Fig. 13) as a JSON file, a derived-data rule of the
+    pipeline: ``{"inputs_hash", "inputs", "result"}``, the inputs naming the run's config hash and
+    weights."""
+    from pnnlib.io import sha256_file, write_json_atomic
+    from pnnlib.pipeline.archive import config_hash, inputs_hash
+
+    p = argparse.ArgumentParser(prog="python -m pnnlib.experiments.cnn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("test-m", help="accuracy versus the test-time M of a trained run (Fig. 13)")
+    t.add_argument("--run", required=True, type=Path, help="finished run directory")
+    t.add_argument("--m", nargs="+", required=True, type=int, help="test-time M values")
+    t.add_argument("--n-eval", required=True, type=int, help="evaluations per M")
+    t.add_argument("--test-subset", type=int, default=None, help="test images (default: the run's test set)")
+    t.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (default: the run's)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig.from_yaml(args.run / "config.yaml")
+    inputs = {"run": args.run.name, "config_hash": config_hash(cfg),
+              "weights_sha256": sha256_file(args.run / "weights.pt"), "m": args.m, "n_eval": args.n_eval,
+              "test_subset": args.test_subset, "eval_batch": args.eval_batch}
+    result = test_time_m(args.run, args.m, args.n_eval, args.device, args.test_subset, args.eval_batch)
+    write_json_atomic(args.out, {"inputs_hash": inputs_hash(inputs), "inputs": inputs, "result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

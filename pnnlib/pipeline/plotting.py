@@ -1,5 +1,5 @@
-r"""Plots and tables of the Fashion-MNIST MLP experiments (paper Fig. 4c–f, Fig. 11a, Fig. 14,
-Table 3), drawn from the run table of :func:`pnnlib.experiments.load_runs`.
+r"""The figures' shared plots: the MLP and CNN experiments (paper Figs. 4c–f, 5, 10–14), drawn from
+the run table of :func:`pnnlib.experiments.load_runs` and the stages' derived data.
 
 Accuracies are plotted in percent: the mean over seeds with ± 1 std error bars (each run's final
 accuracy is itself the mean of ``n_eval`` evaluations). Accuracy-versus-|E| panels add a
@@ -24,16 +24,15 @@ __all__ = [
     "OFFSET_STYLE",
     "acc_vs_e",
     "acc_vs_m",
+    "acc_vs_test_m",
     "gp_band",
     "learning_curves",
+    "membrane_traces",
     "save",
     "scaling_landscape",
     "sigma_sweep",
     "spike_time_histograms",
     "summarise",
-    "table3",
-    "table3_cells",
-    "table3_markdown",
 ]
 
 OFFSET_STYLE = {"random": "-", "fixed": "--"}
@@ -143,9 +142,10 @@ def gp_band(x: np.ndarray, y: np.ndarray, n: int = 200) -> tuple[np.ndarray, np.
 
 def acc_vs_e(ax: plt.Axes, runs: pd.DataFrame, m: int, ann: Sequence[Mapping[str, float]] | None = None,
              scaled: Sequence[Mapping[str, float]] | None = None, offset: str = "random",
-             color: str = "C0", label: str = "PNN (trained at |E|)") -> None:
-    """Fig. 4f / Fig. 11a: final test accuracy versus |E| at training M (log axis) with a GP band;
-    ``ann`` / ``scaled``: ``[{"e", "acc", "acc_std"}]`` of the ANN baselines (green)."""
+             color: str = "C0", label: str = "PNN (trained at |E|)", ann_e: float = 100.0) -> None:
+    """Figs. 4f, 5d, 10e, 11, 12: final test accuracy versus |E| at training M (log axis) with a GP
+    band; ``ann`` / ``scaled``: ``[{"e", "acc", "acc_std"}]`` of the ANN baselines (green), the
+    network trained at |E| = ``ann_e``."""
     sel = select(runs, steps=int(m), offset=offset)
     s = summarise(sel, ["e_pos"]).sort_values("e_pos")
     if not s.empty:
@@ -156,7 +156,7 @@ def acc_vs_e(ax: plt.Axes, runs: pd.DataFrame, m: int, ann: Sequence[Mapping[str
             ax.fill_between(gx, gm - gs, gm + gs, color=color, alpha=0.15, lw=0)
         else:  # too few |E| values for a GP: its noise term absorbs them all (a flat, uninformative fit)
             ax.plot(s["e_pos"], s["mean"], color=color, lw=1)
-    for curve, style, name in ((ann, "-", "ANN (|E| = 100)"), (scaled, "--", "scaled ANN")):
+    for curve, style, name in ((ann, "-", f"ANN (|E| = {ann_e:g})"), (scaled, "--", "scaled ANN")):
         if curve:
             c = sorted(curve, key=lambda r: r["e"])
             ax.errorbar([r["e"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c],
@@ -195,50 +195,40 @@ def scaling_landscape(ax: plt.Axes, landscape: np.ndarray, alphas_pos: Sequence[
     return im
 
 
-def table3(runs: pd.DataFrame, m: int, sigmas: Sequence[float],
-           paper: Mapping[float, tuple[float, float]] | None = None) -> pd.DataFrame:
-    """Table 3 (MLP rows): per σ_spike, the |E| of the best mean accuracy (M = ``m``, random
-    offset) with that accuracy's mean ± std over seeds; ``paper`` adds the paper's
-    (best |E|, accuracy %) columns."""
-    rows = []
-    for sig in sigmas:
-        s = summarise(select(runs, sigma=float(sig), steps=int(m), offset="random"), ["e_pos"])
-        row: dict[str, Any] = {"sigma": sig}
-        if not s.empty:
-            best = s.loc[s["mean"].idxmax()]
-            row.update(best_e=float(best["e_pos"]), accuracy=float(best["mean"]), std=float(best["std"]),
-                       n_seeds=int(best["n"]), n_e=len(s))
-        if paper and sig in paper:
-            row.update(paper_best_e=paper[sig][0], paper_accuracy=paper[sig][1])
-        rows.append(row)
-    return pd.DataFrame(rows)
+def membrane_traces(axes: Sequence[plt.Axes], traces: Mapping[str, Any], n_hidden: int = 30) -> None:
+    """Fig. 10a–c: membrane potentials of ``n_hidden`` last-hidden-layer neurons (first axis) and
+    of the ten outputs (second axis, the label's neuron bold) from
+    :func:`pnnlib.experiments.cnn.ttfs_traces`."""
+    t = traces["t"]
+    for ax, layer in zip(axes, traces["layers"]):
+        v = layer["v"]
+        is_out = v.shape[1] == 10
+        cols = range(v.shape[1]) if is_out else range(min(n_hidden, v.shape[1]))
+        for j in cols:
+            bold = is_out and j == traces["label"]
+            ax.plot(t, v[:, j], lw=2.0 if bold else 0.7, color="C3" if bold else None, alpha=1.0 if bold else 0.7)
+        ax.axhline(1.0, color="k", ls=":", lw=0.8)
+        ax.set_title(f"{layer['name']}, E⁺ = −E⁻ = {traces['e_pos']:g}", fontsize="medium")
+        ax.set_xlabel("time t")
+        ax.set_ylabel("membrane potential v")
 
 
-def table3_cells(r: Mapping[str, Any]) -> list[str]:
-    """Cells best |E|, accuracy mean ± std, seeds, paper best |E|, paper accuracy of one Table 3 row
-    (a record of :func:`table3` or :func:`pnnlib.experiments.cnn.table3_cnn`; missing or NaN entries as "–")."""
+def acc_vs_test_m(ax: plt.Axes, curve: Sequence[Mapping[str, Any]], label: str, train_m: int | None = None,
+                  chosen_m: int | None = None) -> None:
+    """Fig. 13: accuracy (mean ± std over the evaluations) versus the test-time M
+    (:func:`pnnlib.experiments.cnn.test_time_m`), with the training M and the paper's test M."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    def has(key: str) -> bool:
-        return key in r and r[key] == r[key]  # present and not NaN
-
-    return [
-        f"{r['best_e']:g}" if has("best_e") else "–",
-        f"{r['accuracy']:.2f} ± {r['std']:.2f}" if has("accuracy") else "–",
-        str(int(r["n_seeds"])) if has("n_seeds") else "–",
-        f"{r['paper_best_e']:g}" if has("paper_best_e") else "–",
-        f"{r['paper_accuracy']:.2f}" if has("paper_accuracy") else "–",
-    ]
-
-
-def table3_markdown(t3: pd.DataFrame, m: int) -> str:
-    """Markdown rendering of :func:`table3` (missing entries as "–")."""
-    lines = [
-        f"Table 3, Fashion-MNIST MLP 784-400-400-10 (RC-Spike, M = {m}, random offset): the |E| of the best mean "
-        "test accuracy over seeds, and that mean ± std.",
-        "",
-        "| σ_spike | best \\|E\\| | accuracy (%) | seeds | paper best \\|E\\| | paper accuracy (%) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in t3.to_dict("records"):
-        lines.append("| " + " | ".join([f"{r['sigma']:g}", *table3_cells(r)]) + " |")
-    return "\n".join(lines) + "\n"
+    c = sorted(curve, key=lambda r: r["m"])
+    ax.errorbar([r["m"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c], fmt="o-",
+                capsize=2, label=label)
+    for m, style, name in ((train_m, ":", "training M"), (chosen_m, "--", "paper's test M")):
+        if m is not None:
+            ax.axvline(m, color="gray", ls=style, lw=0.8, label=f"{name} = {m}")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["m"] for r in c} | {m for m in (train_m, chosen_m) if m is not None}))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("test-time DSTD steps M")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize="small")
