@@ -47,11 +47,9 @@ LOGS = f"{RESULTS}/logs"
 # The shell command of every notebook rule: one papermill execution (pnnlib.pipeline.run_notebook)
 # that checks the parameters against the notebook's parameters cell, pins torch threads to the
 # rule's threads and keeps a failed run as *.failed.ipynb. TRAIN_JOB also drops a run directory's
-# saved training state when the run's parameters changed (pnnlib.pipeline.reset_stale_run);
-# AGGREGATE_JOB first deletes the caches (params.clean) an aggregation notebook keeps.
+# saved training state when the run's parameters changed (pnnlib.pipeline.reset_stale_run).
 NOTEBOOK_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"])
 TRAIN_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], reset_stale=True)
-AGGREGATE_JOB = pipeline.notebook_shell(P["kernel"], P["start_timeout"], clean=True)
 
 # Filled by the rules files: stage -> {"title", "items": {paper item: [files]}, "values", "outputs"}.
 STAGES = {}

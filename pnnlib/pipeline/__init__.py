@@ -12,7 +12,6 @@ back end write files too.
 
 from pnnlib.pipeline.notebooks import (
     PIPELINE_KEYS,
-    grid_params,
     nb_params_json,
     notebook_parameters,
     notebook_shell,
@@ -33,7 +32,6 @@ __all__ = [
     "REPO_ROOT",
     "ProfileError",
     "expand_grid",
-    "grid_params",
     "load_profile",
     "nb_params_json",
     "notebook_parameters",

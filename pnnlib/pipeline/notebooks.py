@@ -19,7 +19,6 @@ import argparse
 import ast
 import copy
 import functools
-import glob
 import json
 import os
 import shlex
@@ -35,7 +34,6 @@ from pnnlib.pipeline.profiles import ProfileError
 
 __all__ = [
     "PIPELINE_KEYS",
-    "grid_params",
     "main",
     "nb_params_json",
     "notebook_parameters",
@@ -197,29 +195,12 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     return output
 
 
-def grid_params(notebook: str | os.PathLike, grid: Mapping[str, Any],
-                rename: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The entries of a run grid that an aggregation notebook also declares as parameters.
-
-    Passing them keeps a figure's panels in step with the runs the profile trains (the
-    notebook's defaults are the paper's grids). ``rename`` maps grid keys to notebook names
-    (e.g. ``{"sigma": "sigma_main"}``).
-    """
-    rename = dict(rename or {})
-    declared = notebook_parameters(notebook)
-    out = {rename.get(k, k): v for k, v in grid.items()}
-    return {k: v for k, v in out.items() if k in declared}
-
-
-def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_stale: bool = False,
-                   clean: bool = False) -> str:
+def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_stale: bool = False) -> str:
     """The shell command of a pipeline rule that executes one notebook (a Snakemake template).
 
     The rule provides ``input.notebook``, ``output.notebook``, ``params.nb`` (JSON from
     :func:`nb_params_json`), ``threads`` and ``log``; with ``reset_stale`` also
-    ``params.run_dir`` and ``params.resumable`` (see :func:`reset_stale_run`); with ``clean``
-    also ``params.clean``, a glob of cache files the notebook keeps between executions, which
-    are deleted first (the job only reruns when something it depends on changed).
+    ``params.run_dir`` and ``params.resumable`` (see :func:`reset_stale_run`).
 
     Every value reaches the shell as one quoted word: the Python values here with
     :func:`shlex.quote` (braces doubled, so that Snakemake's formatting leaves them alone), the
@@ -231,8 +212,6 @@ def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_s
            "{input.notebook:q} {output.notebook:q} --params {params.nb:q} --threads {threads}")
     if reset_stale:
         cmd += " --reset-stale {params.run_dir:q} --resumable {params.resumable:q}"
-    if clean:
-        cmd += " --clean {params.clean:q}"
     return cmd + " > {log:q} 2>&1"
 
 
@@ -273,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     nb.add_argument("--reset-stale", metavar="RUN_DIR", default=None,
                     help="before running, drop RUN_DIR's config.yaml/checkpoint.pt if made with other parameters")
     nb.add_argument("--resumable", default="", help="comma-separated keys that may change without a reset")
-    nb.add_argument("--clean", action="append", default=[], metavar="GLOB",
-                    help="delete files matching GLOB (a notebook's caches) before running")
     check = sub.add_parser("notebook-check",
                            help="fail if a notebook holds outputs or lacks a parameters cell (pre-commit)")
     check.add_argument("notebooks", nargs="*")
@@ -292,10 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         params = json.loads(args.params)
         if args.reset_stale:
             reset_stale_run(args.reset_stale, params, resumable=[k for k in args.resumable.split(",") if k])
-        for pattern in args.clean:
-            for path in sorted(glob.glob(pattern)):
-                print(f"[pipeline] removing cache {path}", flush=True)
-                Path(path).unlink()
         run_notebook(args.notebook, args.output, params, kernel=args.kernel,
                      start_timeout=args.start_timeout, threads=args.threads)
     return 0
