@@ -20,22 +20,14 @@ CNN_P = P["cnn"]
 CNN_RUNS = cnn_exp.plan(CNN_P)
 CNN_SETTINGS = cnn_exp.figure_settings(CNN_P)
 CNN_ANN = {fig: cnn_exp.ann_plan(CNN_P, fig) for fig in cnn_exp.ANN_FAMILIES}
-CNN_FIG13 = cnn_exp.fig13_models(CNN_P, {"mlp": MLP_PLAN if "mlp" in STAGES else {}, **CNN_RUNS})
-
-
-def cnn_run_dir(stage, run):
-    """A training run's directory: the MLP stage's or a CNN family's."""
-    return f"{MLP}/runs/{run}" if stage == "mlp" else f"{CNN}/{stage}/{run}"
-
-
-def cnn_ann_file(fig, m):
-    return f"{CNN}/derived/{fig}_ann_m{m}.json"
-
-
-def cnn_test_m_file(model):
-    return f"{CNN}/derived/test_m/{model['stage']}/{model['run']}.json"
-
-
+# Fig. 13: the models' run directories (the MLP stage's or a CNN family's) and their test-time-M curve files
+CNN_FIG13 = [
+    {**m, "run_dir": f"{MLP}/runs/{m['run']}" if m["stage"] == "mlp" else f"{CNN}/{m['stage']}/{m['run']}",
+     "curve": f"{CNN}/derived/test_m/{m['stage']}/{m['run']}.json"}
+    for m in cnn_exp.fig13_models(CNN_P, {"mlp": MLP_PLAN if "mlp" in STAGES else {}, **CNN_RUNS})
+]
+CNN_TEST_M = {(m["stage"], m["run"]): m for m in CNN_FIG13}
+CNN_ANN_FILES = {fig: {m: f"{CNN}/derived/{fig}_ann_m{m}.json" for m in ann} for fig, ann in CNN_ANN.items()}
 CNN_FIGS = {"fig5": ["fig5"], "fig10": ["fig10"], "fig11": ["fig11b"], "fig12": ["fig12"], "fig13": ["fig13"]}
 CNN_TABLES = [f"{TABLES}/table3_cnn.md"]
 CNN_RECORDS = [f"{CNN}/{name}/record.json" for name in ("fig5", "fig10", "sigma", "fig13")]
@@ -112,12 +104,12 @@ rule cnn_ann:
 rule cnn_test_m:
     """Accuracy versus test-time M of the trained run {run} of stage {stage} (Fig. 13; seeded evaluations)."""
     input:
-        lambda wc: f"{cnn_run_dir(wc.stage, wc.run)}/weights.pt",
+        lambda wc: f"{CNN_TEST_M[(wc.stage, wc.run)]['run_dir']}/weights.pt",
     output:
         f"{CNN}/derived/test_m/{{stage}}/{{run}}.json",
     params:
         cmd=lambda wc, output, threads: (
-            f"{sys.executable} -m pnnlib.experiments.cnn test-m --run {cnn_run_dir(wc.stage, wc.run)}"
+            f"{sys.executable} -m pnnlib.experiments.cnn test-m --run {CNN_TEST_M[(wc.stage, wc.run)]['run_dir']}"
             + " --m " + " ".join(str(m) for m in CNN_P["fig13"]["test_m"])
             + f" --n-eval {CNN_P['fig13']['n_eval']} --device {CNN_P['fig13']['device']} --threads {threads}"
             + (f" --test-subset {CNN_P['fig13']['test_subset']}" if CNN_P["fig13"]["test_subset"] else "")
@@ -136,27 +128,23 @@ rule cnn_test_m:
         "{params.cmd} > {log:q} 2>&1"
 
 
-def cnn_family_params(notebook, fig, family, **extra):
-    return pipeline.nb_params_json(
-        notebook, {}, runs_dir=f"{CNN}/{family}", run_ids=sorted(CNN_RUNS[family]),
-        ann_files={str(m): cnn_ann_file(fig, m) for m in CNN_ANN[fig]}, settings=CNN_SETTINGS[fig],
-        paper_plan=PAPER_PLAN, fig_dir=FIGURES, out_dir=f"{CNN}/{fig}", **extra,
-    )
-
-
 rule cnn_fig5:
     """Fig. 5: RC-Spike VGG7 on CIFAR-10 (learning curves, accuracy vs M and vs |E|, ANN baselines)."""
     input:
         notebook="notebooks/fig5_vgg7_cifar10.ipynb",
         metrics=expand(f"{CNN}/vgg7_cifar10/{{run}}/metrics.json", run=sorted(CNN_RUNS["vgg7_cifar10"])),
-        ann=[cnn_ann_file("fig5", m) for m in CNN_ANN["fig5"]],
+        ann=list(CNN_ANN_FILES["fig5"].values()),
         paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/fig5/notebook.ipynb",
         record=f"{CNN}/fig5/record.json",
         figures=[f"{FIGURES}/fig5.pdf", f"{FIGURES}/fig5.png"],
     params:
-        nb=cnn_family_params("notebooks/fig5_vgg7_cifar10.ipynb", "fig5", "vgg7_cifar10"),
+        nb=pipeline.nb_params_json(
+            "notebooks/fig5_vgg7_cifar10.ipynb", {}, runs_dir=f"{CNN}/vgg7_cifar10", run_ids=sorted(CNN_RUNS["vgg7_cifar10"]),
+            ann_files={str(m): f for m, f in CNN_ANN_FILES["fig5"].items()}, settings=CNN_SETTINGS["fig5"],
+            paper_plan=PAPER_PLAN, fig_dir=FIGURES, out_dir=f"{CNN}/fig5",
+        ),
     threads: CNN_P["fig5"]["threads"]
     log:
         f"{LOGS}/cnn/fig5.log",
@@ -171,15 +159,19 @@ rule cnn_fig10:
     input:
         notebook="notebooks/fig10_ttfs_cnn.ipynb",
         weights=expand(f"{CNN}/ttfs_cnn_fmnist/{{run}}/weights.pt", run=sorted(CNN_RUNS["ttfs_cnn_fmnist"])),
-        ann=[cnn_ann_file("fig10", m) for m in CNN_ANN["fig10"]],
+        ann=list(CNN_ANN_FILES["fig10"].values()),
         paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/fig10/notebook.ipynb",
         record=f"{CNN}/fig10/record.json",
         figures=[f"{FIGURES}/fig10.pdf", f"{FIGURES}/fig10.png"],
     params:
-        nb=cnn_family_params("notebooks/fig10_ttfs_cnn.ipynb", "fig10", "ttfs_cnn_fmnist",
-                             device=CNN_P["fig10"]["device"]),
+        nb=pipeline.nb_params_json(
+            "notebooks/fig10_ttfs_cnn.ipynb", {}, runs_dir=f"{CNN}/ttfs_cnn_fmnist",
+            run_ids=sorted(CNN_RUNS["ttfs_cnn_fmnist"]), ann_files={str(m): f for m, f in CNN_ANN_FILES["fig10"].items()},
+            settings=CNN_SETTINGS["fig10"], paper_plan=PAPER_PLAN, device=CNN_P["fig10"]["device"], fig_dir=FIGURES,
+            out_dir=f"{CNN}/fig10",
+        ),
     threads: CNN_P["fig10"]["threads"]
     log:
         f"{LOGS}/cnn/fig10.log",
@@ -221,8 +213,8 @@ rule cnn_fig13:
     """Fig. 13: accuracy vs test-time M of trained RC-Spike and TTFS networks."""
     input:
         notebook="notebooks/fig13_test_time_m.ipynb",
-        curves=[cnn_test_m_file(m) for m in CNN_FIG13],
-        metrics=[f"{cnn_run_dir(m['stage'], m['run'])}/metrics.json" for m in CNN_FIG13],
+        curves=[m["curve"] for m in CNN_FIG13],
+        metrics=[f"{m['run_dir']}/metrics.json" for m in CNN_FIG13],
         paper_plan=PAPER_PLAN,
     output:
         notebook=f"{CNN}/fig13/notebook.ipynb",
@@ -231,7 +223,7 @@ rule cnn_fig13:
     params:
         nb=pipeline.nb_params_json(
             "notebooks/fig13_test_time_m.ipynb", {},
-            models=[{**m, "run": cnn_run_dir(m["stage"], m["run"]), "curve": cnn_test_m_file(m)} for m in CNN_FIG13],
+            models=CNN_FIG13,
             settings=CNN_SETTINGS["fig13"], paper_plan=PAPER_PLAN, fig_dir=FIGURES, out_dir=f"{CNN}/fig13",
         ),
     threads: CNN_P["fig13"]["threads"]

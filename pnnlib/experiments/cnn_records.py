@@ -380,10 +380,10 @@ def record_sigma(rec: Record, runs: Mapping[str, pd.DataFrame], settings: Mappin
 
 def load_fig13(models: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The Fig. 13 models with their runs and test-time-M curves: each of ``models`` (``{"name",
-    "stage", "run": run directory, "paper_m", "curve": file of python -m pnnlib.experiments.cnn
-    test-m}``) with ``runs`` (its run table) and the curve file's result (``model``, ``train_m``,
-    ``n_classes``, ``curve``) added."""
-    return [{**m, "runs": load_runs(m["run"]), **read_json(m["curve"])["result"]} for m in models]
+    "stage", "run", "paper_m", "run_dir", "curve": file of python -m pnnlib.experiments.cnn
+    test-m}``, :func:`pnnlib.experiments.cnn.fig13_models`) with ``runs`` (its run table) and the
+    curve file's result (``model``, ``train_m``, ``n_classes``, ``curve``: the points) added."""
+    return [{**m, "runs": load_runs(m["run_dir"]), **read_json(m["curve"])["result"]} for m in models]
 
 
 def record_fig13(rec: Record, models: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
