@@ -118,17 +118,15 @@ def _ann_by_seed(per_seed: Mapping[Any, Mapping[str, Any]], kind: str, e: float)
     return {int(seed): 100 * p["acc"] for seed, v in per_seed.items() for p in v[kind] if np.isclose(p["e"], e)}
 
 
-def _converged_in(rec: Record, key: str, sel: pd.DataFrame, by: str, tol: float, scale: Scale, what: str) -> Any:
+def _converged_in(rec: Record, key: str, sel: pd.DataFrame, by: str, tol: float, scale: Scale, what: str) -> None:
     """Record the smallest ``by`` (M or |E|) within ``tol`` points of the best mean (``None``
-    with a note when fewer than two values were run); returns it."""
+    with a note when fewer than two values were run)."""
     s = summarise(sel, [by])
     if len(s) < 2:
         rec.value(key, None, note=f"needs two or more {what} (this profile: {len(s)})", scale=scale)
-        return None
-    x = first_converged(s[by], s["mean"], tol)
-    rec.value(key, x, scale=scale, at_chance=runs_at_chance(sel),
+        return
+    rec.value(key, first_converged(s[by], s["mean"], tol), scale=scale, at_chance=runs_at_chance(sel),
               note=f"smallest {what.rstrip('s')} within {tol:g} points of the best mean")
-    return x
 
 
 def _e_sweep_rows(at_m: pd.DataFrame, m: int, ann: Mapping[str, Any]) -> list[dict[str, Any]]:
