@@ -18,5 +18,7 @@ rule paper_plan:
         PAPER_PLAN,
     log:
         f"{LOGS}/paper_plan.log",
+    conda:
+        "../environment.yml"
     shell:
         f"{sys.executable} -m pnnlib.experiments.plans hashes --out {{output:q}} > {{log:q}} 2>&1"

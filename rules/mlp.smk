@@ -87,10 +87,13 @@ else:
             f"{MLP}/plan.json",
         params:
             plan={rid: cfg.to_dict() for rid, cfg in MLP_PLAN.items()},
+        log:
+            f"{LOGS}/mlp/plan.log",
         run:
-            from pnnlib.io import write_json_atomic
+            from pnnlib.io import write_json_atomic, write_text_atomic
 
             write_json_atomic(output[0], params.plan)
+            write_text_atomic(log[0], f"{len(params.plan)} runs in {len(MLP_GROUPS)} groups -> {output[0]}\n")
 
     for _gid, _members in MLP_GROUPS.items():
 
