@@ -14,10 +14,13 @@ The figure notebooks only load, call pnnlib.experiments.cnn_records, plot and sa
 """
 
 from pnnlib.experiments import cnn as cnn_exp
+from pnnlib.train.group import group_plan
 
 CNN = f"{RESULTS}/cnn"
 CNN_P = P["cnn"]
 CNN_RUNS = cnn_exp.plan(CNN_P)
+# family -> {group id: run ids} when runs are trained in groups (cnn.group_size > 1)
+CNN_GROUPS = {f: group_plan(runs, CNN_P["group_size"]) for f, runs in CNN_RUNS.items()} if CNN_P["group_size"] > 1 else {}
 CNN_SETTINGS = cnn_exp.figure_settings(CNN_P)
 CNN_ANN = {fig: cnn_exp.ann_plan(CNN_P, fig) for fig in cnn_exp.ANN_FAMILIES}
 # Fig. 13: the models' run directories (the MLP stage's or a CNN family's) and their test-time-M curve files
@@ -43,35 +46,81 @@ STAGES["cnn"] = {
 }
 
 
-rule cnn_run:
-    """One CNN training run of a family's grid (restored from the archive when it holds it; resumes from its checkpoint)."""
-    input:
-        notebook="notebooks/run_train.ipynb",
-    output:
-        notebook=f"{CNN}/{{family}}/{{run}}/notebook.ipynb",
-        metrics=f"{CNN}/{{family}}/{{run}}/metrics.json",
-        weights=f"{CNN}/{{family}}/{{run}}/weights.pt",
-        hist=f"{CNN}/{{family}}/{{run}}/spike_hist.npz",
-    params:
-        nb=lambda wc: pipeline.nb_params_json(
-            "notebooks/run_train.ipynb", {}, config=CNN_RUNS[wc.family][wc.run].to_dict(),
-            out_dir=f"{CNN}/{wc.family}/{wc.run}", archive_profile=P["profile"], stage=f"cnn/{wc.family}",
-            recompute=RECOMPUTE,
-        ),
-        run_dir=lambda wc: f"{CNN}/{wc.family}/{wc.run}",
-        resumable="epochs,num_threads,progress",
-    wildcard_constraints:
-        family="|".join(CNN_RUNS),
-        run="[A-Za-z0-9._-]+",
-    threads: CNN_P["threads"]
-    resources:
-        gpu=CNN_P["gpus"],
-    log:
-        f"{LOGS}/cnn/{{family}}/{{run}}.log",
-    conda:
-        "../environment.yml"
-    shell:
-        TRAIN_JOB
+if not CNN_GROUPS:
+
+    rule cnn_run:
+        """One CNN training run of a family's grid (restored from the archive when it holds it; resumes from its checkpoint)."""
+        input:
+            notebook="notebooks/run_train.ipynb",
+        output:
+            notebook=f"{CNN}/{{family}}/{{run}}/notebook.ipynb",
+            metrics=f"{CNN}/{{family}}/{{run}}/metrics.json",
+            weights=f"{CNN}/{{family}}/{{run}}/weights.pt",
+            hist=f"{CNN}/{{family}}/{{run}}/spike_hist.npz",
+        params:
+            nb=lambda wc: pipeline.nb_params_json(
+                "notebooks/run_train.ipynb", {}, config=CNN_RUNS[wc.family][wc.run].to_dict(),
+                out_dir=f"{CNN}/{wc.family}/{wc.run}", archive_profile=P["profile"], stage=f"cnn/{wc.family}",
+                recompute=RECOMPUTE,
+            ),
+            run_dir=lambda wc: f"{CNN}/{wc.family}/{wc.run}",
+            resumable="epochs,num_threads,progress",
+        wildcard_constraints:
+            family="|".join(CNN_RUNS),
+            run="[A-Za-z0-9._-]+",
+        threads: CNN_P["threads"]
+        resources:
+            gpu=CNN_P["gpus"],
+        log:
+            f"{LOGS}/cnn/{{family}}/{{run}}.log",
+        conda:
+            "../environment.yml"
+        shell:
+            TRAIN_JOB
+
+else:
+
+    rule cnn_plan_file:
+        """The plan of one family as JSON ({run id: TrainConfig keys}), read by its group jobs."""
+        output:
+            f"{CNN}/{{family}}/plan.json",
+        params:
+            plan=lambda wc: {rid: cfg.to_dict() for rid, cfg in CNN_RUNS[wc.family].items()},
+        wildcard_constraints:
+            family="|".join(CNN_RUNS),
+        log:
+            f"{LOGS}/cnn/{{family}}/plan.log",
+        run:
+            from pnnlib.io import write_json_atomic, write_text_atomic
+
+            write_json_atomic(output[0], params.plan)
+            write_text_atomic(log[0], f"{len(params.plan)} runs -> {output[0]}\n")
+
+    for _family, _groups in CNN_GROUPS.items():
+        for _gid, _members in _groups.items():
+
+            rule:
+                name:
+                    f"cnn_group_{_family}_{_gid}"
+                input:
+                    plan=f"{CNN}/{_family}/plan.json",
+                output:
+                    [f"{CNN}/{_family}/{r}/{f}" for r in _members for f in ("metrics.json", "weights.pt", "spike_hist.npz")],
+                params:
+                    runs=" ".join(_members),
+                    cuda_graph="--cuda-graph" if CNN_P["cuda_graph"] else "",
+                threads: CNN_P["threads"]
+                resources:
+                    gpu=CNN_P["gpus"],
+                log:
+                    f"{LOGS}/cnn/{_family}/group_{_gid}.log",
+                conda:
+                    "../environment.yml"
+                shell:
+                    f"{sys.executable} -m pnnlib.pipeline.archive train-group --plan {{input.plan:q}} --runs {{params.runs}}"
+                    f" --out-root {CNN}/{_family} --profile {P['profile']} --stage cnn/{_family} --threads {{threads}}"
+                    + (" --recompute" if RECOMPUTE else "")
+                    + " {params.cuda_graph} > {log:q} 2>&1"
 
 
 rule cnn_ann:

@@ -106,7 +106,7 @@ else:
                 [f"{MLP}/runs/{r}/{f}" for r in _members for f in ("metrics.json", "weights.pt", "spike_hist.npz")],
             params:
                 runs=" ".join(_members),
-                cuda_graph="--cuda-graph" if MLP_P.get("cuda_graph") else "",
+                cuda_graph="--cuda-graph" if MLP_P["cuda_graph"] else "",
             threads: MLP_P["threads"]
             resources:
                 gpu=MLP_P["gpus"],
