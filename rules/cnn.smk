@@ -60,7 +60,7 @@ if not CNN_GROUPS:
         params:
             nb=lambda wc: pipeline.nb_params_json(
                 "notebooks/run_train.ipynb", {}, config=CNN_RUNS[wc.family][wc.run].to_dict(),
-                out_dir=f"{CNN}/{wc.family}/{wc.run}", archive_profile=P["profile"], stage=f"cnn/{wc.family}",
+                out_dir=f"{CNN}/{wc.family}/{wc.run}", stage=f"cnn/{wc.family}",
                 recompute=RECOMPUTE,
             ),
             run_dir=lambda wc: f"{CNN}/{wc.family}/{wc.run}",
@@ -118,7 +118,7 @@ else:
                     "../environment.yml"
                 shell:
                     f"{sys.executable} -m pnnlib.pipeline.archive train-group --plan {{input.plan:q}} --runs {{params.runs}}"
-                    f" --out-root {CNN}/{_family} --profile {P['profile']} --stage cnn/{_family} --threads {{threads}}"
+                    f" --out-root {CNN}/{_family} --stage cnn/{_family} --threads {{threads}}"
                     + (" --recompute" if RECOMPUTE else "")
                     + " {params.cuda_graph} > {log:q} 2>&1"
 

@@ -30,7 +30,7 @@ MLP_PAPER = f"{RESULTS}/mlp_paper"
 MLP_PAPER_DIR = "archive/paper/mlp/runs"
 MLP_PAPER_PLAN = mlp_exp.plan(PAPER["mlp"])
 MLP_PAPER_RUNS = sorted(
-    rid for rid, cfg in MLP_PAPER_PLAN.items() if archive.find_run(cfg, "paper", "mlp", rid) is not None
+    rid for rid, cfg in MLP_PAPER_PLAN.items() if archive.find_run(cfg, "mlp", rid, profile="paper") is not None
 ) if MLP_P["paper_evidence"] and P["profile"] != "paper" else []
 MLP_PAPER_ANN = mlp_exp.ann_plan(PAPER["mlp"], {r: MLP_PAPER_PLAN[r] for r in MLP_PAPER_RUNS})
 MLP_PAPER_OUT = [f"{FIGURES}/paper_scale/{f}.{ext}" for f in MLP_FIGS for ext in ("pdf", "png")]
@@ -63,7 +63,7 @@ if not MLP_GROUPS:
         params:
             nb=lambda wc: pipeline.nb_params_json(
                 "notebooks/run_train.ipynb", {}, config=MLP_PLAN[wc.run].to_dict(), out_dir=f"{MLP}/runs/{wc.run}",
-                archive_profile=P["profile"], stage="mlp", recompute=RECOMPUTE,
+                stage="mlp", recompute=RECOMPUTE,
             ),
             run_dir=lambda wc: f"{MLP}/runs/{wc.run}",
             resumable="epochs,num_threads,progress,kernel",
@@ -116,7 +116,7 @@ else:
                 "../environment.yml"
             shell:
                 f"{sys.executable} -m pnnlib.pipeline.archive train-group --plan {{input.plan:q}} --runs {{params.runs}}"
-                f" --out-root {MLP}/runs --profile {P['profile']} --stage mlp --threads {{threads}}"
+                f" --out-root {MLP}/runs --stage mlp --threads {{threads}}"
                 + (" --recompute" if RECOMPUTE else "")
                 + " {params.cuda_graph} > {log:q} 2>&1"
 

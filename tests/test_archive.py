@@ -26,7 +26,7 @@ def archived(tmp_path_factory) -> tuple[Path, dict]:
 def test_an_archived_run_is_restored_when_its_config_hash_matches(archived, tmp_path) -> None:
     root, metrics = archived
     cfg = CFG.replace(num_threads=1, progress=True, device="auto")  # not part of the hash
-    out = archive.restore_or_train(cfg, tmp_path / "iris-run", profile="paper", stage="circuit", root=root)
+    out = archive.restore_or_train(cfg, tmp_path / "iris-run", stage="circuit", root=root)
     assert (tmp_path / "iris-run" / "restored_from.json").is_file()
     assert out["final"] == metrics["final"] and (tmp_path / "iris-run" / "weights.pt").is_file()
 
@@ -34,15 +34,23 @@ def test_an_archived_run_is_restored_when_its_config_hash_matches(archived, tmp_
 @pytest.mark.slow
 def test_a_run_with_another_config_is_trained_not_restored(archived, tmp_path) -> None:
     root, metrics = archived
-    out = archive.restore_or_train(CFG.replace(lr=2e-3), tmp_path / "iris-run", profile="paper", stage="circuit",
-                                   root=root)
+    out = archive.restore_or_train(CFG.replace(lr=2e-3), tmp_path / "iris-run", stage="circuit", root=root)
     assert not (tmp_path / "iris-run" / "restored_from.json").exists() and out["config"]["lr"] == 2e-3
+
+
+@pytest.mark.slow
+def test_the_config_hash_not_the_profile_name_finds_a_run(archived) -> None:
+    root, _ = archived
+    assert archive.find_run(CFG, "circuit", "iris-run", root=root) is not None
+    assert archive.find_run(CFG, "circuit", "iris-run", profile="paper", root=root) is not None
+    assert archive.find_run(CFG, "circuit", "iris-run", profile="quick", root=root) is None
+    assert archive.find_run(CFG.replace(seed=7), "circuit", "iris-run", root=root) is None
 
 
 @pytest.mark.slow
 def test_recompute_trains_even_when_the_archive_holds_the_run(archived, tmp_path) -> None:
     root, _ = archived
-    archive.restore_or_train(CFG, tmp_path / "iris-run", profile="paper", stage="circuit", root=root, recompute=True)
+    archive.restore_or_train(CFG, tmp_path / "iris-run", stage="circuit", root=root, recompute=True)
     assert not (tmp_path / "iris-run" / "restored_from.json").exists()
 
 
@@ -55,7 +63,7 @@ def test_an_edited_archive_file_is_refused_naming_it(archived, tmp_path) -> None
     try:
         metrics.write_text(original.replace('"status": "done"', '"status": "done" '))
         with pytest.raises(archive.ArchiveError, match="metrics.json"):
-            archive.restore_or_train(CFG, tmp_path / "iris-run", profile="paper", stage="circuit", root=root)
+            archive.restore_or_train(CFG, tmp_path / "iris-run", stage="circuit", root=root)
     finally:
         metrics.write_text(original)
 
@@ -85,11 +93,19 @@ def test_a_derived_result_is_restored_for_the_same_inputs_and_recomputed_for_oth
             return {"x": x}
         return f
 
-    kw = dict(profile="paper", stage="mlp", root=tmp_path / "a", archive=True)
+    kw = dict(stage="mlp", root=tmp_path / "a", archive_as="paper")
     assert archive.restore_or_compute(tmp_path / "r" / "d.json", {"in": 1}, compute(1), **kw) == {"x": 1}
     assert archive.restore_or_compute(tmp_path / "r" / "d.json", {"in": 1}, compute(2), **kw) == {"x": 1}
     assert archive.restore_or_compute(tmp_path / "r" / "d.json", {"in": 2}, compute(3), **kw) == {"x": 3}
     assert calls == [1, 3]
+    assert (tmp_path / "a" / "paper" / "mlp" / "derived" / "d.json").is_file()
+
+
+def test_a_derived_result_archived_under_one_profile_is_found_from_any_profile(tmp_path) -> None:
+    kw = dict(stage="mlp", root=tmp_path / "a")
+    archive.restore_or_compute(tmp_path / "r" / "d.json", {"in": 1}, lambda: {"x": 1}, archive_as="paper", **kw)
+    found = archive.restore_or_compute(tmp_path / "s" / "d.json", {"in": 1}, lambda: {"x": 2}, **kw)
+    assert found == {"x": 1}
 
 
 @pytest.mark.slow
@@ -97,7 +113,7 @@ def test_a_group_job_restores_archived_members_and_trains_the_others_together(ar
     root, metrics = archived
     other = CFG.replace(seed=1)
     out = archive.restore_or_train_group([CFG, other], [tmp_path / "iris-run", tmp_path / "iris-seed1"],
-                                         profile="paper", stage="circuit", root=root)
+                                         stage="circuit", root=root)
     assert (tmp_path / "iris-run" / "restored_from.json").is_file() and out[0]["final"] == metrics["final"]
     assert not (tmp_path / "iris-seed1" / "restored_from.json").exists() and out[1]["config"]["seed"] == 1
     assert out[1]["final"] == train(other, tmp_path / "alone")["final"]  # a group run equals the run alone

@@ -198,7 +198,8 @@ def ann_baselines(run_dirs: Sequence[str | Path], e_values: Sequence[float], alp
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pnnlib.experiments.baselines``: the ANN baselines of trained runs as a JSON file
     (a derived-data rule of the pipeline). With ``--archive PROFILE STAGE`` every (run, |E|) point
-    is taken from, or stored in, ``archive/PROFILE/STAGE/derived/ann/<run>/e<|E|>.json`` (keyed by
+    is taken from ``archive/<any profile>/STAGE/derived/ann/<run>/e<|E|>.json``, or computed and
+    stored under PROFILE (keyed by
     the run's config and weights and the search settings), so runs added later cost only their own
     points."""
     import argparse
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--archive", nargs=2, metavar=("PROFILE", "STAGE"), default=None,
-                   help="take each point from (and store it in) archive/PROFILE/STAGE/derived/ann/")
+                   help="take each point from archive/*/STAGE/derived/ann/ (computed ones go under PROFILE)")
     p.add_argument("--recompute", action="store_true", help="ignore archived points")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -232,8 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         def point(run, e, alphas, search_samples, n_eval, device):
             return restore_or_compute(
                 args.out.parent / "points" / run.name / f"e{e:g}.json", {**ids[run], "e": e, **settings},
-                lambda: ann_point(run, e, alphas, search_samples, n_eval, device), profile=args.archive[0],
-                stage=args.archive[1], name=f"ann/{run.name}/e{e:g}", recompute=args.recompute, archive=True)
+                lambda: ann_point(run, e, alphas, search_samples, n_eval, device), stage=args.archive[1],
+                name=f"ann/{run.name}/e{e:g}", recompute=args.recompute, archive_as=args.archive[0])
 
     result = ann_baselines(runs, args.e, args.alphas, args.search_samples, args.n_eval, args.device, point)
     inputs = {"runs": list(ids.values()), "e": args.e, **settings}

@@ -49,8 +49,8 @@ def paper_hashes(paper_settings: Mapping[str, Any]) -> dict[str, dict[str, str]]
 def _archived(stage: str, rid: str, cfg: TrainConfig) -> bool:
     if stage == "cnn":
         family, run = rid.split("/", 1)
-        return find_run(cfg, "paper", f"cnn/{family}", run) is not None
-    return find_run(cfg, "paper", stage, rid) is not None
+        return find_run(cfg, f"cnn/{family}", run, profile="paper") is not None
+    return find_run(cfg, stage, rid, profile="paper") is not None
 
 
 def coverage(paper_settings: Mapping[str, Any]) -> dict[str, dict[str, int]]:

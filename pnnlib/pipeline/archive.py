@@ -12,11 +12,12 @@ Layout (``archive/`` at the repository root, small files only)::
 epochs of the run and the SHA-256 of every archived file (checked on every restore: an edited
 file is refused, naming it).
 
-A training job asks :func:`restore_or_train`: when the archive holds a run of the same
+A training job asks :func:`restore_or_train`: when the archive holds a run of the same id and
 :func:`config_hash` (every :class:`~pnnlib.train.TrainConfig` key that can change a result; not
-the thread count, progress bars, data location or device) and ``recompute`` is off, its files
-are copied into the run directory instead of training; otherwise the run is trained. Derived
-results work the same way (:func:`restore_or_compute`), keyed by the hash of their inputs.
+the thread count, progress bars, data location or device) under any profile's folder (the hash
+decides; the profile folder only sorts) and ``recompute`` is off, its files are copied into the
+run directory instead of training; otherwise the run is trained. Derived results work the same
+way (:func:`restore_or_compute`), keyed by the hash of their inputs.
 
 Add finished runs with ``python -m pnnlib.pipeline.archive add RUN_DIR ... --profile paper
 --stage mlp`` (or :func:`add_run`); ``python -m pnnlib.pipeline.archive list`` shows what is
@@ -157,30 +158,42 @@ def archived_runs(profile: str, stage: str, *, root: Path | None = None) -> dict
     return {p.name: p for p in sorted(runs.iterdir()) if (p / "provenance.json").is_file()} if runs.is_dir() else {}
 
 
-def find_run(cfg: TrainConfig, profile: str, stage: str, run_id: str, *, root: Path | None = None,
+def _entries(stage: str, relpath: str, profile: str | None, root: Path | None) -> list[Path]:
+    """``archive/<profile>/<stage>/<relpath>`` of one profile, or of every profile (sorted by name)."""
+    base = root or ARCHIVE_ROOT
+    if profile is not None:
+        return [_stage_dir(profile, stage, root) / relpath]
+    return sorted(p / stage / relpath for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def find_run(cfg: TrainConfig, stage: str, run_id: str, *, profile: str | None = None, root: Path | None = None,
              need: Iterable[str] = ()) -> Path | None:
-    """The verified archive entry of ``run_id`` when its config hash equals ``cfg``'s and it holds
-    every file in ``need`` (e.g. ``weights.pt``); else ``None``."""
-    entry = archived_runs(profile, stage, root=root).get(run_id)
-    if entry is None:
-        return None
-    prov = _verified(entry)
-    if prov.get("config_hash") != config_hash(cfg):
-        log.info("archive %s: config differs from the planned run, not used", entry)
-        return None
-    if any(name not in prov.get("files", {}) for name in need):
-        return None
-    return entry
+    """The verified archive entry ``archive/<profile>/<stage>/runs/<run_id>/`` whose config hash
+    equals ``cfg``'s and which holds every file in ``need`` (e.g. ``weights.pt``); else ``None``.
+
+    The config hash decides, not the profile: with ``profile=None`` (the pipeline's use) every
+    profile's folder is searched, so a run restores under any profile that plans the same run, and
+    renaming or copying a profile file does not retrain anything."""
+    for entry in _entries(stage, f"runs/{run_id}", profile, root):
+        if not (entry / "provenance.json").is_file():
+            continue
+        prov = _verified(entry)
+        if prov.get("config_hash") != config_hash(cfg):
+            log.info("archive %s: config differs from the planned run, not used", entry)
+            continue
+        if all(name in prov.get("files", {}) for name in need):
+            return entry
+    return None
 
 
-def restore_or_train(cfg: TrainConfig, out_dir: str | Path, *, profile: str, stage: str, run_id: str | None = None,
+def restore_or_train(cfg: TrainConfig, out_dir: str | Path, *, stage: str, run_id: str | None = None,
                      recompute: bool = False, need: Iterable[str] = ("weights.pt",),
                      root: Path | None = None) -> dict[str, Any]:
     """The run's metrics: copied from the archive when it holds the same run (see the module
     docstring), else trained by :func:`pnnlib.train.train` into ``out_dir``."""
     out = Path(out_dir)
     run_id = run_id or out.name
-    entry = None if recompute else find_run(cfg, profile, stage, run_id, root=root, need=need)
+    entry = None if recompute else find_run(cfg, stage, run_id, root=root, need=need)
     if entry is None:
         return train(cfg, out)
     prov = read_json(entry / "provenance.json")
@@ -195,7 +208,7 @@ def restore_or_train(cfg: TrainConfig, out_dir: str | Path, *, profile: str, sta
     return read_json(out / "metrics.json")
 
 
-def restore_or_train_group(cfgs: Sequence[TrainConfig], outs: Sequence[str | Path], *, profile: str, stage: str,
+def restore_or_train_group(cfgs: Sequence[TrainConfig], outs: Sequence[str | Path], *, stage: str,
                            recompute: bool = False, cuda_graph: bool = False,
                            root: Path | None = None) -> list[dict[str, Any]]:
     """:func:`restore_or_train` for a run group: the runs the archive holds are restored, the
@@ -204,40 +217,43 @@ def restore_or_train_group(cfgs: Sequence[TrainConfig], outs: Sequence[str | Pat
     from pnnlib.train.group import train_group
 
     outs = [Path(o) for o in outs]
-    held = [None if recompute else find_run(c, profile, stage, o.name, root=root, need=("weights.pt",))
+    held = [None if recompute else find_run(c, stage, o.name, root=root, need=("weights.pt",))
             for c, o in zip(cfgs, outs)]
     todo = [i for i, entry in enumerate(held) if entry is None]
     if todo:
         train_group([cfgs[i] for i in todo], [outs[i] for i in todo], cuda_graph=cuda_graph)
-    return [restore_or_train(c, o, profile=profile, stage=stage, recompute=recompute, root=root)
+    return [restore_or_train(c, o, stage=stage, recompute=recompute, root=root)
             for c, o in zip(cfgs, outs)]
 
 
 # --------------------------------------------------------------------------- derived results
 
 
-def restore_or_compute(path: str | Path, inputs: Any, compute: Callable[[], Any], *, profile: str, stage: str,
-                       name: str | None = None, recompute: bool = False, archive: bool = False,
+def restore_or_compute(path: str | Path, inputs: Any, compute: Callable[[], Any], *, stage: str,
+                       name: str | None = None, recompute: bool = False, archive_as: str | None = None,
                        root: Path | None = None) -> Any:
-    """A derived result (JSON) written to ``path``: taken from ``archive/<profile>/<stage>/derived/
-    <name>.json`` when that file was made from the same ``inputs`` (:func:`inputs_hash`), else
-    computed by ``compute()``; with ``archive=True`` a computed result is also written there."""
+    """A derived result (JSON) written to ``path``: taken from ``archive/<any profile>/<stage>/
+    derived/<name>.json`` when that file was made from the same ``inputs`` (:func:`inputs_hash`),
+    else computed by ``compute()``; with ``archive_as=PROFILE`` a computed result is also stored in
+    ``archive/PROFILE/<stage>/derived/<name>.json``."""
     path = Path(path)
     name = name or path.stem
     key = inputs_hash(inputs)
-    entry = _stage_dir(profile, stage, root) / "derived" / f"{name}.json"
-    if not recompute and entry.is_file():
-        stored = read_json(entry)
-        if stored.get("inputs_hash") == key:
-            write_json_atomic(path, stored)
-            log.info("%s: restored from the archive %s", path, entry)
-            return stored["result"]
-        log.info("archive %s: made from other inputs, recomputing", entry)
+    if not recompute:
+        for entry in _entries(stage, f"derived/{name}.json", None, root):
+            if not entry.is_file():
+                continue
+            stored = read_json(entry)
+            if stored.get("inputs_hash") == key:
+                write_json_atomic(path, stored)
+                log.info("%s: restored from the archive %s", path, entry)
+                return stored["result"]
+            log.info("archive %s: made from other inputs, not used", entry)
     result = compute()
     doc = {"inputs_hash": key, "inputs": inputs, "result": result}
     write_json_atomic(path, doc)
-    if archive:
-        write_json_atomic(entry, doc)
+    if archive_as is not None:
+        write_json_atomic(_stage_dir(archive_as, stage, root) / "derived" / f"{name}.json", doc)
     return result
 
 
@@ -258,7 +274,6 @@ def main(argv: list[str] | None = None) -> int:
     grp.add_argument("--plan", type=Path, required=True, help="JSON mapping run id -> TrainConfig keys")
     grp.add_argument("--runs", nargs="+", required=True, metavar="ID", help="the group's run ids")
     grp.add_argument("--out-root", type=Path, required=True, help="run directories are <out-root>/<run id>")
-    grp.add_argument("--profile", required=True, help="look for the runs in archive/<profile>/<stage>/runs/")
     grp.add_argument("--stage", required=True)
     grp.add_argument("--recompute", action="store_true", help="train even what the archive holds")
     grp.add_argument("--cuda-graph", action="store_true", help="replay the group step from a CUDA graph")
@@ -272,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.plan} has no runs {missing}")
         cfgs = [TrainConfig.from_dict({**plan[r], **({"num_threads": args.threads} if args.threads else {})})
                 for r in args.runs]
-        restore_or_train_group(cfgs, [args.out_root / r for r in args.runs], profile=args.profile,
-                               stage=args.stage, recompute=args.recompute, cuda_graph=args.cuda_graph)
+        restore_or_train_group(cfgs, [args.out_root / r for r in args.runs], stage=args.stage,
+                                recompute=args.recompute, cuda_graph=args.cuda_graph)
         return 0
     if args.command == "add":
         for run_dir in args.run_dirs:
