@@ -73,6 +73,7 @@ from __future__ import annotations
 from pnnlib.io import json_ready
 
 from .readout import (
+    CLASS_OUTPUTS,
     MAPPINGS,
     TOP_DOWN_E,
     CircuitReadout,
@@ -100,6 +101,7 @@ from .validation import (
 )
 
 __all__ = [
+    "CLASS_OUTPUTS",
     "DESIGNS_2D",
     "MAPPINGS",
     "TABLE2_TRAIN",

@@ -20,6 +20,9 @@ from pnnlib.core.neuron import rcspike_exact, rcspike_fire_time
 MAPPINGS = ("top_down", "bottom_up")
 """The two mappings of §1.8: ANN-to-IMC (top-down) and PNN-to-IMC (bottom-up)."""
 
+CLASS_OUTPUTS = 3
+"""Iris classes, on outputs 0–2 of the 5; outputs 3–4 are spare (pushed late in training)."""
+
 TOP_DOWN_E = 100.0
 """|E±| of the paper's stand-in ANN (§1.4, §1.8)."""
 
@@ -217,7 +220,7 @@ def spike_rmse_ns(t_model: np.ndarray, t_spice: np.ndarray, t_circ: float = 1e-6
     return float(np.sqrt(np.mean(d**2)))
 
 
-def accuracy(t_out: np.ndarray, labels: np.ndarray, n_classes: int = 3) -> float:
+def accuracy(t_out: np.ndarray, labels: np.ndarray, n_classes: int = CLASS_OUTPUTS) -> float:
     """Fraction of samples whose earliest class output (outputs 0..n_classes-1) is the label."""
     return float(np.mean(np.argmin(np.asarray(t_out)[:, :n_classes], 1) == np.asarray(labels)))
 

@@ -107,6 +107,7 @@ def scaling_search(
     grid_step: float = 0.01,
     rounds: int = 4,
     t_circ: float = 1e-6,
+    center: tuple[float, float] = (1.0, 1.0),
 ) -> ScalingSearch:
     """Response-surface search of the current scale (package docstring, step 4; paper §1.8, Fig. 15).
 
@@ -122,6 +123,8 @@ def scaling_search(
         rounds: most design rounds: while the fitted optimum is on the edge of the design range,
             re-centre the design there and repeat (1: a single design, no re-centring).
         t_circ: T_circ [s] for the RMSE in ns.
+        center: (α⁺, α⁻) the first design is centred on (1-D: α⁺ is used for both); e.g. the scale
+            chosen at another operating condition.
     """
     if design_2d not in DESIGNS_2D:
         raise ValueError(f"design_2d must be one of {DESIGNS_2D}, got {design_2d!r}")
@@ -139,7 +142,7 @@ def scaling_search(
             cache[p] = t
             out.measured[p] = spike_rmse_ns(t_model_out, t, t_circ)
 
-    center = (1.0, 1.0)
+    center = (float(center[0]),) * 2 if not two_d else (float(center[0]), float(center[1]))
     for round_no in range(rounds):
         design = _design(center, design_step, two_d, design_2d)
         if min(min(p) for p in design) <= 0:
