@@ -62,6 +62,27 @@ def test_bad_settings_fail_naming_the_key(override: dict, names: list[str]) -> N
     assert "\n" not in str(err.value), "one line, not a schema dump"
 
 
+@pytest.mark.parametrize(
+    ("override", "names"),
+    [
+        ({"devices": {"conditions": {"corners": ["tt", "xx"]}}}, ["devices.conditions.corners[1]", "'xx'"]),
+        ({"devices": {"conditions": {"temperatures": [27, 130]}}},
+         ["devices.conditions.temperatures[1]", "130", "maximum of 125"]),
+        ({"circuit": {"conditions": {"temperatures": [-56]}}},
+         ["circuit.conditions.temperatures[0]", "minimum of -55"]),
+        ({"circuit": {"conditions": {"corners": ["tt\n.control"]}}}, ["circuit.conditions.corners[0]"]),
+        ({"circuit": {"mismatch": {"instances": 0}}}, ["circuit.mismatch.instances", "minimum"]),
+        ({"devices": {"corner": "ss_mm"}}, ["devices.corner", "ss_mm"]),
+    ],
+)
+def test_bad_conditions_fail_naming_the_key(override: dict, names: list[str]) -> None:
+    """Corners outside the sky130 library's five and temperatures outside -55 ... 125 °C never reach a deck."""
+    with pytest.raises(pipeline.ProfileError) as err:
+        pipeline.load_profile({"profile": "smoke", **RUN, **override}, root=ROOT)
+    for name in names:
+        assert name in str(err.value)
+
+
 def test_cli_stage_override_strings_are_parsed() -> None:
     """``--config 'demo={steps: 7}'`` reaches us as strings; they are read as YAML."""
     settings = pipeline.load_profile({"profile": "smoke", **RUN, "demo": {"steps": "7"}}, root=ROOT)
@@ -153,6 +174,21 @@ def test_report_compares_paper_and_reproduced(tmp_path: Path) -> None:
     # every paper item appears in the overview
     for item in paper_values["items"]:
         assert f"| {report._label(item)} |" in text
+    assert "## Beyond the paper" not in text  # no stage registered an extension
+
+
+def test_report_lists_extensions_apart_from_the_paper_items(tmp_path: Path) -> None:
+    paper_values = yaml.safe_load((ROOT / "config/paper_values.yaml").read_text())
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "c.json").write_text(json.dumps({"stage_numbers": {"mismatch: bottom-up closer": "18 / 20"}}))
+    manifest = {"profile": "smoke", "results_dir": "res", "figures_dir": "fig",
+                "stages": {"circuit": {"title": "Circuit", "items": {}, "values": ["res/c.json"], "outputs": [],
+                                       "extensions": {"ext_circuit_mismatch": ["fig/ext_circuit_mismatch.pdf"]}}}}
+    text = report.build_report(paper_values, manifest, tmp_path, Path("fig/REPORT.md"))
+    beyond = text.split("## Beyond the paper")[1]
+    assert "| ext_circuit_mismatch | `circuit` | [`ext_circuit_mismatch.pdf`](ext_circuit_mismatch.pdf) |" in beyond
+    assert "| mismatch: bottom-up closer | 18 / 20 |" in beyond
+    assert "ext_circuit_mismatch" not in text.split("## Beyond the paper")[0], "not a paper item"
 
 
 def test_paper_values_are_cited_and_well_formed() -> None:

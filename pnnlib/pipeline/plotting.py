@@ -32,6 +32,7 @@ __all__ = [
     "table3",
     "table3_cells",
     "table3_markdown",
+    "write_table",
 ]
 
 OFFSET_STYLE = {"random": "-", "fixed": "--"}
@@ -46,6 +47,25 @@ def save(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
     fig.savefig(out[0], bbox_inches="tight")
     fig.savefig(out[1], dpi=150, bbox_inches="tight")
     return out
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], path_stem: str | Path,
+                title: str, digits: int = 4) -> list[Path]:
+    """Write ``rows`` as ``<stem>.csv`` (full precision) and ``<stem>.md`` (``title`` and numbers to
+    ``digits`` significant digits), atomically; ``columns`` maps row keys to column headers."""
+    from pnnlib.io import write_text_atomic
+
+    def cell(x: Any, md: bool) -> str:
+        if isinstance(x, float):
+            return f"{x:.{digits}g}" if md else repr(x)
+        return str(x).replace("|", "\\|") if md else '"' + str(x).replace('"', "'") + '"'
+
+    stem = Path(path_stem)
+    csv = [",".join(columns.values())] + [",".join(cell(r.get(k), False) for k in columns) for r in rows]
+    md = [f"# {title}", "", "| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    md += ["| " + " | ".join(cell(r.get(k), True) for k in columns) + " |" for r in rows]
+    return [write_text_atomic(stem.with_suffix(".csv"), "\n".join(csv) + "\n"),
+            write_text_atomic(stem.with_suffix(".md"), "\n".join(md) + "\n")]
 
 
 def summarise(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:

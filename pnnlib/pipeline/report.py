@@ -11,7 +11,8 @@ Inputs:
   to a section of the paper notes (the "paper" column; never used by any computation);
 * the *manifest* (JSON, built by the Snakefile from what ``rules/<stage>.smk`` register):
   profile, output roots, and per wired stage its title, ``items`` (paper figure/table →
-  files made) and ``values`` (JSON/CSV files holding reproduced numbers).
+  files made), ``values`` (JSON/CSV files holding reproduced numbers) and, optionally,
+  ``extensions`` (figures/tables beyond the paper → files, listed in their own section).
 
 Reproduced numbers are read from each stage's ``values`` files:
 
@@ -403,6 +404,16 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
             lines += [f"* {c}" for c in item["claims"]]
             lines.append("")
 
+    extensions = [(stage, ext, files) for stage, info in stages.items()
+                  for ext, files in (info.get("extensions") or {}).items()]
+    if extensions:
+        lines += ["## Beyond the paper", "",
+                  "Figures and tables of studies the paper does not make (their numbers are listed under "
+                  "the stage below):", "", "| extension | made by stage | files |", "|---|---|---|"]
+        for stage, ext, files in extensions:
+            links = ", ".join(f"[`{Path(f).name}`]({_rel(f, out_dir, root)})" for f in files)
+            lines.append(f"| {_md_escape(ext)} | `{stage}` | {links} |")
+        lines.append("")
     extra = {s: n for s, n in stage_numbers.items() if n}
     if extra:
         lines += ["## Stage numbers without a paper counterpart", ""]
