@@ -209,6 +209,7 @@ INJECTED = "tt\n.control\nshell touch MARKER\n.endc"
     [
         ("corner", INJECTED, "corner must be a model-library section name"),
         ("corner", "tt ff", "corner must be"),
+        ("corner", "tt\n", "corner must be"),
         ("temp_c", 126.0, "temp_c must lie in"),
         ("temp_c", -60.0, "temp_c must lie in"),
         ("temp_c", float("nan"), "temp_c must be a finite number"),
@@ -236,7 +237,7 @@ def test_deck_accepts_only_the_library_s_corners_and_one_line_titles(fake_lib: P
         network_deck(layers, [[0.0]], CircuitParams(corner="ss", mismatch_seed=17), lib=fake_lib)
 
 
-@pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "x\ny", "", "a b"])
+@pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "x\ny", "x\n", "", "a b"])
 def test_job_names_and_outputs_are_plain_names(name: str) -> None:
     with pytest.raises(ValueError, match="must match"):
         Job(name, "* deck\n.end\n", ())

@@ -68,7 +68,7 @@ class Condition:
         """Run-directory-safe label, e.g. ``ss_27C``, ``tt_m40C``, ``tt_85C``."""
         t = f"{self.temp_c:g}".replace("-", "m").replace(".", "p")
         name = f"{self.corner}_{t}C"
-        if not SAFE_NAME.match(name):
+        if not SAFE_NAME.fullmatch(name):
             raise ValueError(f"condition label {name!r} is not a plain name")
         return name
 

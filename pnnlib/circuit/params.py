@@ -22,8 +22,9 @@ from typing import Any, Literal
 #: (military range; sky130's models are characterised over -40 ... 125 C).
 TEMP_RANGE_C: tuple[float, float] = (-55.0, 125.0)
 
-#: What a name that enters a deck or a run directory may look like (corners, run names).
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: What a name that enters a deck or a run directory may look like, as a whole (``fullmatch``:
+#: ``re.match`` with ``$`` would let a trailing newline through): corners, run names.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 #: Largest seed of ngspice's random generator (``.options seed``) for mismatch instances.
 MAX_SEED: int = 2**31 - 1
@@ -160,7 +161,7 @@ class CircuitParams:
         """Refuse values that could not be written into a deck as what they claim to be: a
         corner that is not a plain name (a newline would let it add SPICE or ``.control``
         lines), a non-finite number, a temperature outside ``TEMP_RANGE_C``, a bad seed."""
-        if not isinstance(self.corner, str) or not SAFE_NAME.match(self.corner):
+        if not isinstance(self.corner, str) or not SAFE_NAME.fullmatch(self.corner):
             raise ValueError(f"corner must be a model-library section name, got {self.corner!r}")
         if self.membrane not in ("ideal", "mim"):
             raise ValueError(f"membrane must be 'ideal' or 'mim', got {self.membrane!r}")

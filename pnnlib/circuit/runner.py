@@ -89,7 +89,7 @@ class Job:
         """Names become directory and file names: plain names only (``[A-Za-z0-9_.-]``, not
         starting with a dot), so none can leave the run directory or hide in it."""
         for what, value in (("job name", self.name), *(("output file", o) for o in self.outputs)):
-            if not isinstance(value, str) or not SAFE_NAME.match(value) or value.startswith("."):
+            if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or value.startswith("."):
                 raise ValueError(f"{what} must match {SAFE_NAME.pattern} and not start with '.', got {value!r}")
 
     @property
