@@ -64,8 +64,8 @@ budget that motivated it.
 **Modules.** :mod:`.readout` (neuron models, forward passes, the measured readout, metrics),
 :mod:`.scaling` (the response-surface search), :mod:`.training` (Iris training, the
 characterisation), :mod:`.validation` (one mapping end to end, Table 2), :mod:`.conditions` (our
-extension: process corners, temperature and device mismatch). Everything notebooks and tests use
-is re-exported here.
+extension: process corners, temperature and device mismatch; imported from there). What
+notebooks and tests imported from the single module before the split is re-exported here.
 """
 
 from __future__ import annotations
