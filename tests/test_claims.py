@@ -127,3 +127,56 @@ def test_stage_tables_render_as_markdown_not_raw_dicts(tmp_path: Path) -> None:
     text = report.build_report(PV, _manifest(tmp_path, rec), tmp_path, Path("fig/REPORT.md"))
     assert "| a | b |" in text and "| 1.235 | — |" in text and "{'a'" not in text
     json.dumps(rec.to_json())
+
+
+def _conditions_result(ratios: dict[str, tuple[float, float, float]], closer: int, n_mc: int = 20) -> dict:
+    """A conditions.json with the given calibrated class-output ratios (ratio, lo, hi) per condition."""
+    from pnnlib.experiments.circuit_validation.conditions import clopper_pearson
+
+    worst = min(ratios, key=lambda c: ratios[c][0])
+    block = {"n": len(ratios), "ratio_min": ratios[worst][0], "ratio_min_condition": worst,
+             "ratio_min_ci": list(ratios[worst][1:]),
+             "ratios": {c: {"ratio": r, "ci": [lo, hi]} for c, (r, lo, hi) in ratios.items()}}
+    return {"settings": {"n_test": 10}, "conditions": [{"condition": {"name": c}} for c in ratios],
+            "mismatch": {"n_samples": 5, "instances": [{}] * n_mc},
+            "statistics": {"conditions": {"calibrated_class": block},
+                           "mismatch": {"n": n_mc, "bottom_up_closer_class": {
+                               "k": closer, "fraction": closer / n_mc, "ci": list(clopper_pearson(closer, n_mc))}}},
+            "stage_numbers": {"wall time [s]": 1.0}}
+
+
+def test_the_conditions_claim_is_refuted_by_one_condition_whose_interval_lies_below_1() -> None:
+    from pnnlib.experiments.circuit_records import record_conditions
+
+    specs = claims.claim_specs(PV, "extensions")
+    rec = Record("circuit")
+    record_conditions(rec, _conditions_result({"tt": (12.0, 8.0, 20.0), "ff": (0.6, 0.4, 0.9)}, closer=19))
+    est = claims.Estimate.from_json(rec.claims["ext_conditions.advantage_calibrated"][0]["estimate"])
+    assert claims.verdict(specs["ext_conditions.advantage_calibrated"], est)[0] == claims.REFUTED
+    rec = Record("circuit")
+    record_conditions(rec, _conditions_result({"tt": (12.0, 8.0, 20.0), "ff": (3.0, 0.8, 6.0)}, closer=19))
+    est = claims.Estimate.from_json(rec.claims["ext_conditions.advantage_calibrated"][0]["estimate"])
+    assert claims.verdict(specs["ext_conditions.advantage_calibrated"], est)[0] == claims.INCONCLUSIVE
+    mm = claims.Estimate.from_json(rec.claims["ext_conditions.advantage_mismatch"][0]["estimate"])
+    assert claims.verdict(specs["ext_conditions.advantage_mismatch"], mm)[0] == claims.CONFIRMED  # 19 of 20
+    assert rec.claims["ext_conditions.advantage_uncalibrated"][0]["estimate"] is None  # not in the file
+
+
+def test_extension_claims_get_their_own_section_and_are_not_counted_as_the_papers(tmp_path: Path) -> None:
+    from pnnlib.experiments.circuit_records import record_conditions
+
+    rec = Record("circuit")
+    record_conditions(rec, _conditions_result({"tt": (12.0, 8.0, 20.0), "ff": (5.0, 2.0, 9.0)}, closer=19))
+    manifest = _manifest(tmp_path, rec)
+    manifest["stages"]["mlp"]["extensions"] = {"ext_circuit_mismatch": ["fig/ext_circuit_mismatch.png"]}
+    text = report.build_report(PV, manifest, tmp_path, Path("fig/REPORT.md"))
+    before, beyond = text.split("## Beyond the paper")
+    assert "ext_circuit_mismatch" not in before and "advantage" not in before
+    assert f"Of the paper's {len(claims.claim_specs(PV))} claims" in before
+    assert "[`ext_circuit_mismatch.png`](ext_circuit_mismatch.png)" in beyond
+    assert "Taken together: **inconclusive** (2 of 4 parts confirmed" in beyond  # 2 parts not computed
+
+
+def test_without_extensions_there_is_no_beyond_the_paper_section(tmp_path: Path) -> None:
+    text = report.build_report(PV, _manifest(tmp_path, Record("mlp")), tmp_path, Path("fig/REPORT.md"))
+    assert "## Beyond the paper" not in text

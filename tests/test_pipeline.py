@@ -62,6 +62,27 @@ def test_bad_settings_fail_naming_the_key(override: dict, names: list[str]) -> N
     assert "\n" not in str(err.value), "one line, not a schema dump"
 
 
+@pytest.mark.parametrize(
+    ("override", "names"),
+    [
+        ({"devices": {"conditions": {"corners": ["tt", "xx"]}}}, ["devices.conditions.corners[1]", "'xx'"]),
+        ({"devices": {"conditions": {"temperatures": [27, 130]}}},
+         ["devices.conditions.temperatures[1]", "130", "maximum of 125"]),
+        ({"circuit": {"conditions": {"temperatures": [-56]}}},
+         ["circuit.conditions.temperatures[0]", "minimum of -55"]),
+        ({"circuit": {"conditions": {"corners": ["tt\n.control"]}}}, ["circuit.conditions.corners[0]"]),
+        ({"circuit": {"mismatch": {"instances": 0}}}, ["circuit.mismatch.instances", "minimum"]),
+        ({"devices": {"corner": "ss_mm"}}, ["devices.corner", "ss_mm"]),
+    ],
+)
+def test_bad_conditions_fail_naming_the_key(override: dict, names: list[str]) -> None:
+    """Corners outside the sky130 library's five and temperatures outside -55 ... 125 °C never reach a deck."""
+    with pytest.raises(pipeline.ProfileError) as err:
+        pipeline.load_profile({"profile": "smoke", **RUN, **override}, root=ROOT)
+    for name in names:
+        assert name in str(err.value)
+
+
 def test_cli_stage_override_strings_are_parsed() -> None:
     """``--config 'demo={steps: 7}'`` reaches us as strings; they are read as YAML."""
     settings = pipeline.load_profile({"profile": "smoke", **RUN, "demo": {"steps": "7"}}, root=ROOT)

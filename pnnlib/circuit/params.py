@@ -13,8 +13,21 @@ not an extraction.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+import re
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
+
+#: Simulation temperatures a deck may ask for [C]: the range the pipeline's schema accepts
+#: (military range; sky130's models are characterised over -40 ... 125 C).
+TEMP_RANGE_C: tuple[float, float] = (-55.0, 125.0)
+
+#: What a name that enters a deck or a run directory may look like, as a whole (``fullmatch``:
+#: ``re.match`` with ``$`` would let a trailing newline through): corners, run names.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+#: Largest seed of ngspice's random generator (``.options seed``) for mismatch instances.
+MAX_SEED: int = 2**31 - 1
 
 #: Ends of the linear fit of I_D(V_D) that gives lambda (paper Appendix G text:
 #: "0.46-1.36 V"; the Fig. 17 caption says 0.43 V).
@@ -70,8 +83,16 @@ class CircuitParams:
     vb_dis: float = 0.554  #: discharger bias V_b^dis [V]
 
     # --- process / simulator (open: paper gives no corner or temperature) ----
-    corner: str = "tt"  #: sky130 model corner (.lib section)
-    temp_c: float = 27.0  #: simulation temperature [C] (SPICE default nominal)
+    corner: str = "tt"  #: sky130 model corner (.lib section; checked against the library)
+    temp_c: float = 27.0  #: simulation temperature [C] (SPICE default nominal), in TEMP_RANGE_C
+    #: Per-device mismatch: ``None`` (off) or the seed of ngspice's random generator. When set,
+    #: decks select the corner's ``<corner>_mm`` section of the sky130 library (which sets
+    #: ``MC_MM_SWITCH = 1``, so every transistor instance draws its own threshold and other
+    #: parameter offsets with ``AGAUSS``, scaled by ``mismatch_factor`` = 1) and write
+    #: ``.options seed=<seed>``: the same seed and netlist structure give the same devices, so
+    #: a deck reruns by hand to the same result and two networks with the same seed sit on the
+    #: same "chip".
+    mismatch_seed: int | None = None
 
     # --- membrane capacitor -----------------------------------------------
     #: "ideal" (default): an ideal capacitor sized so that the membrane node's
@@ -135,6 +156,34 @@ class CircuitParams:
     #: time to the end of the firing phase).  Spike times are read where the
     #: output crosses this fraction of V_dd.
     spike_level_frac: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Refuse values that could not be written into a deck as what they claim to be: a
+        corner that is not a plain name (a newline would let it add SPICE or ``.control``
+        lines), a non-finite number, a temperature outside ``TEMP_RANGE_C``, a bad seed."""
+        if not isinstance(self.corner, str) or not SAFE_NAME.fullmatch(self.corner):
+            raise ValueError(f"corner must be a model-library section name, got {self.corner!r}")
+        if self.membrane not in ("ideal", "mim"):
+            raise ValueError(f"membrane must be 'ideal' or 'mim', got {self.membrane!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("corner", "membrane", "mismatch_seed", "parasitics"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+        if not isinstance(self.parasitics, bool):
+            raise ValueError(f"parasitics must be True or False, got {self.parasitics!r}")
+        lo, hi = TEMP_RANGE_C
+        if not lo <= self.temp_c <= hi:
+            raise ValueError(f"temp_c must lie in [{lo:g}, {hi:g}] C, got {self.temp_c!r}")
+        seed = self.mismatch_seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 1 <= seed <= MAX_SEED):
+            raise ValueError(f"mismatch_seed must be None or an integer in [1, {MAX_SEED}], got {seed!r}")
+
+    @property
+    def library_section(self) -> str:
+        """The model-library section a deck selects: the corner, or ``<corner>_mm`` with mismatch."""
+        return self.corner if self.mismatch_seed is None else f"{self.corner}_mm"
 
     def c_node(self, n_inputs: int) -> float:
         """Estimated total capacitance of a membrane node with ``n_inputs``

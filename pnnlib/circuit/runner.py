@@ -9,7 +9,9 @@ directory).  A job runs in its own directory ``<out_dir>/<name>-<hash>/`` where
   ``*.dat`` outputs, ``done.json``) and can be rerun by hand with
   ``cd <run dir> && ngspice -b deck.cir`` (the ``.spiceinit`` there holds the
   settings the sky130 models want);
-* a deck that already ran is not run again (``done.json`` marks a finished run);
+* a deck that already ran is not run again (``done.json`` marks a finished run and records
+  the SHA-256 of the deck and of every output; a run directory whose files no longer match
+  them, e.g. a hand-edited ``network.dat``, is run again with a warning);
 * nothing is half-written: the job runs in a temporary directory that is
   renamed to its final name only after ngspice succeeded; a failed run is
   moved to ``<name>-<hash>.failed/`` and a :class:`SimulationError` quotes the
@@ -29,12 +31,14 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from .models import ngspice_executable, ngspice_version
+from .params import SAFE_NAME
 
 #: ngspice init file written into every run directory (read from the working
 #: directory before the deck is parsed).  The first two lines are those the
@@ -81,6 +85,13 @@ class Job:
     deck: str
     outputs: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        """Names become directory and file names: plain names only (``[A-Za-z0-9_.-]``, not
+        starting with a dot), so none can leave the run directory or hide in it."""
+        for what, value in (("job name", self.name), *(("output file", o) for o in self.outputs)):
+            if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or value.startswith("."):
+                raise ValueError(f"{what} must match {SAFE_NAME.pattern} and not start with '.', got {value!r}")
+
     @property
     def digest(self) -> str:
         """SHA-256 (first 16 hex digits) of the deck and the init file."""
@@ -119,10 +130,36 @@ def log_tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
     return "\n".join(lines[-n:])
 
 
-def _finished(run_dir: Path, job: Job) -> bool:
-    return (run_dir / "done.json").is_file() and all(
-        (run_dir / o).is_file() for o in job.outputs
-    )
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _recorded(run_dir: Path, job: Job) -> dict | None:
+    """``done.json`` of a finished run whose deck and outputs still have the hashes recorded when
+    it finished; ``None`` (with a warning naming what differs) when they do not, so the deck runs
+    again. A directory without ``done.json`` is simply not finished."""
+    done = run_dir / "done.json"
+    if not done.is_file():
+        return None
+    try:
+        meta = json.loads(done.read_text())
+        recorded = meta["sha256"]
+    except (ValueError, KeyError, TypeError):
+        warnings.warn(f"{done} records no file hashes (unreadable, or written before they were recorded): "
+                      "running the deck again", RuntimeWarning, stacklevel=3)
+        return None
+    changed = [name for name in ("deck.cir", *job.outputs)
+               if not (run_dir / name).is_file() or recorded.get(name) != file_sha256(run_dir / name)]
+    if changed:
+        warnings.warn(f"cached ngspice run {run_dir}: {', '.join(changed)} no longer match the hashes recorded in "
+                      "done.json (edited or damaged): running the deck again", RuntimeWarning, stacklevel=3)
+        return None
+    return meta
 
 
 def _result(job: Job, run_dir: Path, wall_s: float, cached: bool) -> JobResult:
@@ -169,8 +206,8 @@ def run_job(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / f"{job.name}-{job.digest}"
-    if use_cache and _finished(final, job):
-        meta = json.loads((final / "done.json").read_text())
+    meta = _recorded(final, job) if use_cache else None
+    if meta is not None:
         return _result(job, final, float(meta.get("wall_s", 0.0)), cached=True)
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{job.name}-{job.digest}.", dir=out))
@@ -220,6 +257,7 @@ def run_job(
         "ngspice": exe,
         "ngspice_version": ngspice_version(exe),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "sha256": {name: file_sha256(tmp / name) for name in ("deck.cir", *job.outputs)},
     }
     (tmp / "done.json").write_text(json.dumps(meta, indent=1))
     _replace_dir(tmp, final)

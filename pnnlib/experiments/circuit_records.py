@@ -1,7 +1,9 @@
 """The devices and circuit stages' records (paper Figs. 6, 7, 15, 17, 19, 20; Table 2): values
 keyed as in ``config/paper_values.yaml`` and the Fig. 7 claims, from the files those stages
 write (``characterisation.json`` of :func:`pnnlib.circuit.characterise_devices`;
-``validation.json`` / ``validation.npz`` of the circuit validation).
+``validation.json`` / ``validation.npz`` of the circuit validation); and the record of our
+corners / temperature / mismatch study (``conditions.json``, issue 17) with its claims
+``ext_conditions.*``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from pnnlib.pipeline.claims import bootstrap
+from pnnlib.pipeline.claims import Estimate, bootstrap
 from pnnlib.pipeline.record import Record, Scale
 
-__all__ = ["PAPER_TEST_SAMPLES", "record_circuit", "record_devices"]
+__all__ = ["PAPER_TEST_SAMPLES", "record_circuit", "record_conditions", "record_devices"]
 
 PAPER_TEST_SAMPLES = 50
 """The paper compares model and SPICE on 50 Iris test samples (§6); fewer is a reduced scale."""
@@ -99,4 +101,55 @@ def record_circuit(rec: Record, val: Mapping[str, Any], arrays: Mapping[str, np.
         for key in ("fig7.pnn_closer_than_ann", "fig7.order_of_magnitude"):
             rec.claim(key, None, note="fewer than 2 test samples", scale=scale)
     for k, v in (val.get("stage_numbers") or {}).items():
+        rec.number(k, v)
+
+
+#: ``ext_conditions`` claim id -> the block of ``advantage_statistics()["conditions"]`` deciding it.
+_CONDITION_CLAIMS = {"advantage_calibrated": "calibrated_class", "advantage_uncalibrated": "uncalibrated_class",
+                     "advantage_retrained": "retrained_bottom_up_class"}
+
+
+def record_conditions(rec: Record, res: Mapping[str, Any]) -> None:
+    """The claims ``ext_conditions.*`` of the corners / temperature / mismatch study from its
+    ``conditions.json`` (:mod:`pnnlib.experiments.circuit_validation.conditions`), decided on the
+    RMSE over the 3 class outputs (the 2 spare outputs often agree exactly and flatter both):
+
+    * per variant, the smallest ratio top-down / bottom-up over the conditions; its interval is
+      [min of the conditions' lower bounds, min of their upper bounds] (bootstrap over the test
+      samples at each condition), so it lies above 1 iff every condition's interval does, and below
+      1 iff some condition's interval does;
+    * over the mismatch instances, the fraction where bottom-up is closer, Clopper–Pearson.
+
+    A statistic that is not finite (an RMSE of 0) is recorded as not computed, with the reason.
+    """
+    settings, stats = res.get("settings", {}), res["statistics"]
+    n_test = int(settings.get("n_test", 0))
+    conds = stats.get("conditions", {})
+    mm = res.get("mismatch", {})
+    names = ", ".join(r["condition"]["name"] for r in res.get("conditions", []))
+    scale = Scale("paper" if n_test >= PAPER_TEST_SAMPLES else "reduced",
+                  f"{n_test} Iris test samples at {len(res.get('conditions', []))} conditions ({names}); "
+                  f"{len(mm.get('instances', []))} mismatch instances on {mm.get('n_samples')} samples")
+    for claim, block in _CONDITION_CLAIMS.items():
+        b = conds.get(block)
+        key = f"ext_conditions.{claim}"
+        if b is None:
+            rec.claim(key, None, note="not run by this profile", scale=scale)
+            continue
+        per = b["ratios"].values()
+        lo, hi = min(r["ci"][0] for r in per), min(r["ci"][1] for r in per)
+        if not all(math.isfinite(x) for x in (b["ratio_min"], lo, hi)):
+            rec.claim(key, None, note=f"ratio not finite at {b['ratio_min_condition']} (an RMSE of 0)", scale=scale)
+            continue
+        rec.claim(key, Estimate(b["ratio_min"], lo, hi, n_test, f"min over {b['n']} conditions (worst: "
+                                f"{b['ratio_min_condition']}) of bootstrap intervals over test samples"), scale=scale)
+    m = stats.get("mismatch", {}).get("bottom_up_closer_class")
+    if m is None:
+        rec.claim("ext_conditions.advantage_mismatch", None, note="not run by this profile", scale=scale)
+    else:
+        n = int(stats["mismatch"]["n"])
+        rec.claim("ext_conditions.advantage_mismatch",
+                  Estimate(float(m["fraction"]), m["ci"][0], m["ci"][1], n, "Clopper-Pearson over instances"),
+                  scale=scale)
+    for k, v in (res.get("stage_numbers") or {}).items():
         rec.number(k, v)

@@ -80,16 +80,17 @@ class ClaimSpec:
         return f"{self.side} {self.threshold:g}"
 
 
-def claim_specs(paper_values: Mapping[str, Any]) -> dict[str, ClaimSpec]:
-    """Every claim of a parsed ``paper_values.yaml`` by key ``<item>.<id>``.
+def claim_specs(paper_values: Mapping[str, Any], section: str = "items") -> dict[str, ClaimSpec]:
+    """Every claim of a parsed ``paper_values.yaml`` by key ``<item>.<id>``: the paper's
+    (``section="items"``) or those of our studies beyond the paper (``section="extensions"``).
 
     Raises:
         ValueError: a claim lacks a field, has an unknown side, or repeats an id.
     """
     out: dict[str, ClaimSpec] = {}
-    for item, entry in (paper_values.get("items") or {}).items():
+    for item, entry in (paper_values.get(section) or {}).items():
         for c in entry.get("claims") or []:
-            where = f"paper_values.yaml: items.{item}.claims"
+            where = f"paper_values.yaml: {section}.{item}.claims"
             if not isinstance(c, Mapping) or not {"id", "text", "statistic", "side"} <= set(c):
                 raise ValueError(f"{where}: every claim needs id, text, statistic and side, got {c!r}")
             side = c["side"]

@@ -33,6 +33,7 @@ __all__ = [
     "sigma_sweep",
     "spike_time_histograms",
     "summarise",
+    "write_table",
 ]
 
 OFFSET_STYLE = {"random": "-", "fixed": "--"}
@@ -58,6 +59,25 @@ def learning_curve(ax: plt.Axes, history: Sequence[Mapping[str, Any]], train_m: 
         ax.plot(*zip(*test), "s-", label=f"test (M = {test_m})")
     ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
     ax.legend()
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], path_stem: str | Path,
+                title: str, digits: int = 4) -> list[Path]:
+    """Write ``rows`` as ``<stem>.csv`` (full precision) and ``<stem>.md`` (``title`` and numbers to
+    ``digits`` significant digits), atomically; ``columns`` maps row keys to column headers."""
+    from pnnlib.io import write_text_atomic
+
+    def cell(x: Any, md: bool) -> str:
+        if isinstance(x, float):
+            return f"{x:.{digits}g}" if md else repr(x)
+        return str(x).replace("|", "\\|") if md else '"' + str(x).replace('"', "'") + '"'
+
+    stem = Path(path_stem)
+    csv = [",".join(columns.values())] + [",".join(cell(r.get(k), False) for k in columns) for r in rows]
+    md = [f"# {title}", "", "| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    md += ["| " + " | ".join(cell(r.get(k), True) for k in columns) + " |" for r in rows]
+    return [write_text_atomic(stem.with_suffix(".csv"), "\n".join(csv) + "\n"),
+            write_text_atomic(stem.with_suffix(".md"), "\n".join(md) + "\n")]
 
 
 def learning_curves(ax: plt.Axes, runs: pd.DataFrame, e: float, m_values: Sequence[int],

@@ -7,7 +7,8 @@ mistyped key is an error at once, not a silently missing row:
 * :meth:`Record.value` — a number the paper states (``items.<item>.values[].key``), e.g.
   ``fig7.rmse_pnn``;
 * :meth:`Record.claim` — the estimate of a claim's statistic (``items.<item>.claims[].id``), e.g.
-  ``fig4.pnn_beats_ann_e1`` (see :mod:`pnnlib.pipeline.claims`);
+  ``fig4.pnn_beats_ann_e1`` (see :mod:`pnnlib.pipeline.claims`), or of a claim of our studies
+  beyond the paper (``extensions.<study>.claims[].id``, e.g. ``ext_conditions.advantage_mismatch``);
 * :meth:`Record.table` — a stage's own table (rows of equal keys), rendered as Markdown;
 * :meth:`Record.number` — a stage's own scalar with no paper counterpart.
 
@@ -98,7 +99,7 @@ class Record:
         self.paper_values = pv
         self._value_keys = {f"{item}.{v['key']}" for item, e in (pv.get("items") or {}).items()
                             for v in e.get("values") or []}
-        self._claim_keys = set(claim_specs(pv))
+        self._claim_keys = set(claim_specs(pv)) | set(claim_specs(pv, "extensions"))
         self.values: dict[str, list[dict[str, Any]]] = {}
         self.claims: dict[str, list[dict[str, Any]]] = {}
         self.tables: dict[str, list[dict[str, Any]]] = {}
@@ -106,7 +107,7 @@ class Record:
 
     @property
     def claim_keys(self) -> set[str]:
-        """The claim keys of ``paper_values.yaml``."""
+        """The claim keys of ``paper_values.yaml`` (the paper's and our extensions')."""
         return set(self._claim_keys)
 
     @staticmethod

@@ -11,7 +11,9 @@ Inputs, and nothing else:
   notes (references only: never used by a computation);
 * the *manifest* (JSON from the Snakefile): profile, output roots, per wired stage its title,
   ``items`` (paper figure/table → files made) and ``values`` (the stage's records, written with
-  :class:`pnnlib.pipeline.record.Record`), and the file of the paper profile's plan
+  :class:`pnnlib.pipeline.record.Record`), optionally ``extensions`` (figures/tables of our
+  studies beyond the paper → files; with the ``extensions`` claims of ``paper_values.yaml`` they
+  make the section "Beyond the paper"), and the file of the paper profile's plan
   (:mod:`pnnlib.experiments.plans`: how many of the paper profile's runs each item needs and how
   many the archive holds).
 
@@ -156,6 +158,23 @@ def _claim_rows(spec: ClaimSpec, entries: list[dict[str, Any]]) -> list[tuple[st
     return sorted(out, key=lambda r: r[3].kind != "paper")
 
 
+def _claims_table(keys: Sequence[str], specs: Mapping[str, ClaimSpec], claims: Mapping[str, list],
+                  side_header: str) -> list[str]:
+    """Markdown lines of a claims table: claim, statistic, side, estimate, verdict, scale."""
+    lines = [f"| claim | statistic | {side_header} | estimate [95 % interval] | verdict | scale |",
+             "|---|---|---|---|---|---|"]
+    for key in keys:
+        spec = specs[key]
+        rows = _claim_rows(spec, claims.get(key, []))
+        if not rows:
+            lines.append(f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | — | "
+                         "not computed by this profile | — |")
+        for v, why, est, sc, _note in rows:
+            lines.append(f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | "
+                         f"{_md(_estimate_text(est))} | **{v}** ({_md(why)}) | {_md(sc.text)} |")
+    return [*lines, ""]
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -291,18 +310,35 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
                     lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
             lines.append("")
         if keys:
-            lines += ["| claim | statistic | paper's side | estimate [95 % interval] | verdict | scale |",
-                      "|---|---|---|---|---|---|"]
-            for key in keys:
-                spec = specs[key]
-                rows = _claim_rows(spec, claims.get(key, []))
-                if not rows:
-                    lines.append(f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | — | "
-                                 "not computed by this profile | — |")
-                for v, why, est, sc, _note in rows:
-                    lines.append(f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | "
-                                 f"{_md(_estimate_text(est))} | **{v}** ({_md(why)}) | {_md(sc.text)} |")
+            lines += _claims_table(keys, specs, claims, "paper's side")
+
+    ext_specs = claim_specs(paper_values, "extensions")
+    ext_files = [(stage, ext, files) for stage, info in stages.items()
+                 for ext, files in (info.get("extensions") or {}).items()]
+    ext_decided = {k: (_claim_rows(s, claims.get(k, [])) or [("not run",)])[0][0] for k, s in ext_specs.items()}
+    if ext_files or any(claims.get(k) for k in ext_specs):
+        lines += ["## Beyond the paper", "",
+                  "Studies the paper does not make (our extensions). Their claims are decided like the paper's "
+                  "and never counted among them; their own tables and numbers are listed under their stage below.",
+                  ""]
+        if ext_files:
+            lines += ["| extension | made by stage | files |", "|---|---|---|"]
+            for stage, ext, files in ext_files:
+                links = ", ".join(f"[`{Path(f).name}`]({_rel(f, out_dir, root)})" for f in files)
+                lines.append(f"| {_md(ext)} | `{stage}` | {links} |")
             lines.append("")
+        for study, entry in (paper_values.get("extensions") or {}).items():
+            keys = [k for k, s in ext_specs.items() if s.item == study]
+            if not any(claims.get(k) for k in keys):
+                continue
+            issue = f" (issue {entry['issue']})" if entry.get("issue") else ""
+            lines += [f"### {_md(entry.get('title', study))}{issue}", ""]
+            lines += _claims_table(keys, ext_specs, claims, "claimed side")
+            c = Counter(ext_decided[k] for k in keys)
+            overall = (CONFIRMED if c[CONFIRMED] == len(keys) else REFUTED if c[REFUTED] else INCONCLUSIVE)
+            lines += [f"Taken together: **{overall}** ({c[CONFIRMED]} of {len(keys)} parts confirmed, "
+                      f"{c[REFUTED]} refuted, {c[INCONCLUSIVE]} inconclusive, {c['not run']} not computed; the "
+                      "whole holds only if every part is confirmed).", ""]
 
     tables = {s: ex for s, ex in extras.items() if ex["tables"] or ex["numbers"]}
     if tables:
