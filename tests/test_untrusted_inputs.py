@@ -3,7 +3,7 @@
 One test per case: no code execution from a checkpoint, no corrupt dataset or cache accepted,
 no silent wrong numbers from unchecked arguments, no resumed run with another config, no shell
 injection through the pipeline's settings, no YAML bomb, no half-written files; every refusal
-names the problem and the fix. See ``docs_what_the_code_trusts.md`` for the summary.
+names the problem and the fix. README.md, "What the code trusts", has the summary.
 
 Everything here runs on small synthetic data in a few seconds; the only stand-in is a full disk
 (simulated by making a write raise ENOSPC).

@@ -30,6 +30,11 @@ for the weight transistors and the value at V_b^dis for the discharger.  Both
 the lone-transistor values (comparable with the paper) and the as-wired values
 (the synapse block of ``spice/synapse.spice``, which the bottom-up model must
 use) are reported.
+
+Longer than ~400 lines on purpose: the four benches share one parameter set and their readers
+(``_family``, ``_sense``, ``_discharger``, ``_firing``, ``_membrane``, ``_selector``) parse the
+files their decks write; splitting decks from readers would separate each format from its only
+reader.
 """
 
 from __future__ import annotations

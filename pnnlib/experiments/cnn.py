@@ -29,6 +29,10 @@ MLP's 50 for RC-Spike), the RC-Spike initialisation (:data:`VGG7_INIT_GAIN`, He-
 sweep values (RC-Spike: the log grid :data:`pnnlib.experiments.PAPER_E_GRID`; TTFS:
 :data:`TTFS_E_GRID`, √2 steps through the paper's 2.0, 2.8 and 31.6), the CIFAR-10 augmentation
 (:mod:`pnnlib.data.cifar`).
+
+Slightly over ~400 lines: the four families' grids and the cross-key checks of the ``cnn``
+section refer to each other (a check names the grid it guards), so they stay in one module; the
+records live in :mod:`pnnlib.experiments.cnn_records`.
 """
 
 from __future__ import annotations

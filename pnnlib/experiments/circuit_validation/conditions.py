@@ -26,6 +26,9 @@ run on the same "chip" (paired). Biases and scales are the reference's (no per-d
 decided from :func:`advantage_statistics`: per condition the ratio top-down / bottom-up RMSE, and
 over the mismatch instances the fraction where bottom-up's RMSE is the smaller one, with a 95 %
 Clopper–Pearson interval.
+
+About 400 lines: the study's three parts (conditions, mismatch, the statistics of the claim)
+share the comparison (:func:`compare`) and the network loading; the figures are in the notebook.
 """
 
 from __future__ import annotations
