@@ -86,9 +86,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException as err:
         tmp.unlink(missing_ok=True)
         if _is_disk_full(err):
-            raise DiskFullError(errno.ENOSPC, f"no space left on the disk of {path.parent} while writing "
-                                f"{path.name}; free some space (or point results_dir elsewhere) and rerun: "
-                                "finished files are kept and the run continues where it stopped") from err
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"no space left on the disk of {path.parent} while writing "
+                f"{path.name}; free some space (or point results_dir elsewhere) and rerun: "
+                "finished files are kept and the run continues where it stopped",
+            ) from err
         raise
 
 
@@ -163,8 +166,10 @@ def torch_load_safe(path: str | os.PathLike, *, fix: str, map_location: Any = No
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean "unreadable"
         found = re.search(r"GLOBAL (\S+)", str(err))
         if found:
-            why = (f"it holds Python objects ({found.group(1)}) that loading would have to run code for; "
-                   "refused (such a file was not written by this project, or has been tampered with)")
+            why = (
+                f"it holds Python objects ({found.group(1)}) that loading would have to run code for; "
+                "refused (such a file was not written by this project, or has been tampered with)"
+            )
         else:
             why = f"it is corrupt, truncated or not a file written by torch.save ({type(err).__name__})"
         raise UnreadableFileError(f"cannot load {path}: {why}. {fix}") from None
@@ -197,8 +202,10 @@ def _strict_loader(base: type) -> type:
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise YamlAliasError(f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) "
-                                     "are not allowed in configuration files; write the values out")
+                raise YamlAliasError(
+                    f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) "
+                    "are not allowed in configuration files; write the values out"
+                )
             return super().compose_node(parent, index)
 
     return StrictLoader

@@ -9,8 +9,22 @@ import pytest
 from pnnlib.pipeline import archive
 from pnnlib.train import TrainConfig, train
 
-CFG = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, epochs=1, batch=50, lr=1e-3, e_pos=3.0, steps=4,
-                  eval_steps=4, n_eval=2, hist_samples=10, device="cpu", progress=False, t_ref=0.5)
+CFG = TrainConfig(
+    model="iris_net",
+    dataset="iris",
+    n_outputs=5,
+    epochs=1,
+    batch=50,
+    lr=1e-3,
+    e_pos=3.0,
+    steps=4,
+    eval_steps=4,
+    n_eval=2,
+    hist_samples=10,
+    device="cpu",
+    progress=False,
+    t_ref=0.5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +105,7 @@ def test_a_derived_result_is_restored_for_the_same_inputs_and_recomputed_for_oth
         def f():
             calls.append(x)
             return {"x": x}
+
         return f
 
     kw = dict(stage="mlp", root=tmp_path / "a", archive_as="paper")
@@ -112,8 +127,9 @@ def test_a_derived_result_archived_under_one_profile_is_found_from_any_profile(t
 def test_a_group_job_restores_archived_members_and_trains_the_others_together(archived, tmp_path) -> None:
     root, metrics = archived
     other = CFG.replace(seed=1)
-    out = archive.restore_or_train_group([CFG, other], [tmp_path / "iris-run", tmp_path / "iris-seed1"],
-                                         stage="circuit", root=root)
+    out = archive.restore_or_train_group(
+        [CFG, other], [tmp_path / "iris-run", tmp_path / "iris-seed1"], stage="circuit", root=root
+    )
     assert (tmp_path / "iris-run" / "restored_from.json").is_file() and out[0]["final"] == metrics["final"]
     assert not (tmp_path / "iris-seed1" / "restored_from.json").exists() and out[1]["config"]["seed"] == 1
     assert out[1]["final"] == train(other, tmp_path / "alone")["final"]  # a group run equals the run alone

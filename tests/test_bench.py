@@ -81,15 +81,20 @@ def test_trajectories_end_points_match():
         assert len(case["t"]) == 11 and len(case["v_exact"][0]) == 2
         assert case["grid"][0] == 0.0 and case["grid"][-1] == 1.0
         assert np.allclose(case["v_exact"][0], 0.0) and np.allclose(case["v_dstd"][0], 0.0)
-        assert case["abs_err_v1"] == pytest.approx(
-            np.abs(np.subtract(case["v_exact"][-1], case["v_dstd"][-1])).mean()
-        )
+        assert case["abs_err_v1"] == pytest.approx(np.abs(np.subtract(case["v_exact"][-1], case["v_dstd"][-1])).mean())
 
 
 @pytest.mark.parametrize(
     "model, method",
-    [("rcspike", "exact"), ("rcspike", "exact-recursion"), ("rcspike", "dstd"), ("rcspike", "ode"),
-     ("rcspike", "ode-adjoint"), ("ttfs", "exact"), ("ttfs", "dstd")],
+    [
+        ("rcspike", "exact"),
+        ("rcspike", "exact-recursion"),
+        ("rcspike", "dstd"),
+        ("rcspike", "ode"),
+        ("rcspike", "ode-adjoint"),
+        ("ttfs", "exact"),
+        ("ttfs", "dstd"),
+    ],
 )
 @pytest.mark.slow
 def test_measure_config_tiny(model, method):
@@ -133,9 +138,32 @@ def test_efficiency_skips_over_budget():
 @pytest.mark.slow
 def test_cli_writes_valid_json(tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
-    rc = main(["dstd", "--quick", "--spikes", "16", "--models", "rcspike", "--methods", "exact", "dstd",
-               "--n-out", "8", "--n-samples", "12", "--batch-size", "6", "--device", "cpu", "--no-isolate",
-               "--json", str(out), "--table-dir", str(tmp_path / "tables")])
+    rc = main(
+        [
+            "dstd",
+            "--quick",
+            "--spikes",
+            "16",
+            "--models",
+            "rcspike",
+            "--methods",
+            "exact",
+            "dstd",
+            "--n-out",
+            "8",
+            "--n-samples",
+            "12",
+            "--batch-size",
+            "6",
+            "--device",
+            "cpu",
+            "--no-isolate",
+            "--json",
+            str(out),
+            "--table-dir",
+            str(tmp_path / "tables"),
+        ]
+    )
     assert rc == 0
     data = json.loads(out.read_text())
     rows = data["efficiency"]["rows"]
@@ -181,8 +209,26 @@ def test_paper_cost_smoke_profile_is_consistent(tmp_path, capsys):
     from pnnlib.bench.paper_cost import EVAL_COST, load_plans, step_seconds
 
     out = tmp_path / "cost.json"
-    assert main(["paper-cost", "--profile", "smoke", "--repeats", "1", "--ref-m", "3", "--check-m", "6",
-                 "--device", "cpu", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "paper-cost",
+                "--profile",
+                "smoke",
+                "--repeats",
+                "1",
+                "--ref-m",
+                "3",
+                "--check-m",
+                "6",
+                "--device",
+                "cpu",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     plans = load_plans("smoke")
     # one job per unique run id of each plan, as the pipeline schedules them
@@ -197,8 +243,12 @@ def test_paper_cost_smoke_profile_is_consistent(tmp_path, capsys):
         assert r["step_s"] == pytest.approx(step_ref[r["arch"]] * grid_intervals(cfg.steps, cfg.offset) / 4)
         # one evaluation per epoch + n_eval final ones + the spike histograms, forward only
         assert r["eval_images"] == (cfg.epochs + cfg.n_eval) * cfg.test_subset + min(cfg.hist_samples, cfg.test_subset)
-        assert r["eval_s"] == pytest.approx(EVAL_COST * step_seconds(step_ref[r["arch"]], cfg.eval_steps,
-                                                                     cfg.eval_offset, 3) * r["eval_images"] / cfg.batch)
+        assert r["eval_s"] == pytest.approx(
+            EVAL_COST
+            * step_seconds(step_ref[r["arch"]], cfg.eval_steps, cfg.eval_offset, 3)
+            * r["eval_images"]
+            / cfg.batch
+        )
         assert r["device_s"] == pytest.approx(r["train_steps"] * r["step_s"] + r["eval_s"])
     for f in res["families"]:
         rs = [r for r in res["runs"] if r["family"] == f["family"]]
@@ -242,11 +292,24 @@ def test_profiles_load_without_snakemake_and_still_name_a_bad_key(monkeypatch):
     with pytest.raises(ImportError):
         import snakemake.utils  # noqa: F401
     plans = load_plans("paper")
-    assert {k: len(v) for k, v in plans.items()} == {"mlp": 720, "vgg7_cifar10": 725, "vgg7x2_cifar10": 375,
-                                                     "vgg7_fmnist": 375, "ttfs_cnn_fmnist": 210}
+    assert {k: len(v) for k, v in plans.items()} == {
+        "mlp": 720,
+        "vgg7_cifar10": 725,
+        "vgg7x2_cifar10": 375,
+        "vgg7_fmnist": 375,
+        "ttfs_cnn_fmnist": 210,
+    }
     with pytest.raises(ProfileError, match=r"mlp\.train\.epochs"):  # validated by jsonschema alone
-        load_profile({"profile": "smoke", "results_dir": "r", "figures_dir": "f", "kernel": "k",
-                      "start_timeout": 60, "mlp": {"train": {"epochs": 0}}})
+        load_profile(
+            {
+                "profile": "smoke",
+                "results_dir": "r",
+                "figures_dir": "f",
+                "kernel": "k",
+                "start_timeout": 60,
+                "mlp": {"train": {"epochs": 0}},
+            }
+        )
     _without(monkeypatch, "jsonschema")
     with pytest.warns(RuntimeWarning, match="not validated"):
         assert load_plans("smoke").keys() == plans.keys()
@@ -256,8 +319,17 @@ def test_paper_cost_measures_groups_and_the_step_at_every_m_of_the_plan():
     from pnnlib.bench.paper_cost import measure_arch, run_cost
     from pnnlib.train import TrainConfig
 
-    cfg = TrainConfig(hidden=[16], batch=4, train_subset=40, test_subset=20, epochs=2, steps=3, eval_steps=5, n_eval=1,
-                      hist_samples=10)
+    cfg = TrainConfig(
+        hidden=[16],
+        batch=4,
+        train_subset=40,
+        test_subset=20,
+        epochs=2,
+        steps=3,
+        eval_steps=5,
+        n_eval=1,
+        hist_samples=10,
+    )
     points = [(3, "fixed"), (3, "random"), (5, "random")]
     m = measure_arch(cfg, 3, 3, torch.device("cpu"), 2, group=3, grid_points=points, eval_points=[(5, "random")])
     ref = m["ref"]
@@ -282,8 +354,28 @@ def test_paper_cost_runs_without_snakemake_with_groups(tmp_path, monkeypatch, ca
     _without(monkeypatch, "snakemake", "jsonschema")
     out = tmp_path / "cost.json"
     with pytest.warns(RuntimeWarning, match="not validated"):
-        assert main(["paper-cost", "--profile", "smoke", "--repeats", "1", "--ref-m", "2", "--check-m", "3",
-                     "--device", "cpu", "--group", "2", "--json", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "paper-cost",
+                    "--profile",
+                    "smoke",
+                    "--repeats",
+                    "1",
+                    "--ref-m",
+                    "2",
+                    "--check-m",
+                    "3",
+                    "--device",
+                    "cpu",
+                    "--group",
+                    "2",
+                    "--json",
+                    str(out),
+                ]
+            )
+            == 0
+        )
     res = json.loads(out.read_text())
     assert res["group"] == 2 and res["m_scaling"] == "linear"
     for a in res["architectures"]:

@@ -144,8 +144,10 @@ def test_the_local_copy_reads_with_cifar10_layout() -> None:
     m = a.train_x[:5000].float().mean().item()
     assert 80 < m < 180 and a.train_x.max() == 255
     # "ship" images are bluer than "automobile" ones on average (a label-order sanity check).
-    blue = [float(a.train_x[a.train_y == c][:, 2].float().mean() - a.train_x[a.train_y == c][:, 0].float().mean())
-            for c in range(10)]
+    blue = [
+        float(a.train_x[a.train_y == c][:, 2].float().mean() - a.train_x[a.train_y == c][:, 0].float().mean())
+        for c in range(10)
+    ]
     assert blue[cifar.CIFAR10_CLASSES.index("ship")] > blue[cifar.CIFAR10_CLASSES.index("automobile")]
     assert cifar.source_label(cifar.DEFAULT_LOCAL_COPY) == cifar.JPEG_LABEL
 
@@ -169,9 +171,27 @@ def test_short_training_run_on_real_cifar10_beats_chance(tmp_path) -> None:
 
     # 192 Adam steps of a width-1/8 VGG7 at M = 2 without spike noise (σ = 0.01 swamps the small
     # activations of an untrained network this early); measured: 25 % test accuracy, chance 10 %.
-    cfg = TrainConfig(model="vgg7", dataset="cifar10", data_dir=str(cifar.DEFAULT_LOCAL_COPY), width=0.125,
-                      init_gain=VGG7_INIT_GAIN, e_pos=4.0, steps=2, eval_steps=4, sigma=0.0, lr=3e-4, batch=16,
-                      epochs=6, train_subset=512, test_subset=400, n_eval=1, eval_every=0, device="cpu",
-                      progress=False, hist_samples=10, num_threads=1)
+    cfg = TrainConfig(
+        model="vgg7",
+        dataset="cifar10",
+        data_dir=str(cifar.DEFAULT_LOCAL_COPY),
+        width=0.125,
+        init_gain=VGG7_INIT_GAIN,
+        e_pos=4.0,
+        steps=2,
+        eval_steps=4,
+        sigma=0.0,
+        lr=3e-4,
+        batch=16,
+        epochs=6,
+        train_subset=512,
+        test_subset=400,
+        n_eval=1,
+        eval_every=0,
+        device="cpu",
+        progress=False,
+        hist_samples=10,
+        num_threads=1,
+    )
     out = train(cfg, tmp_path / "run")
     assert out["final"]["acc"] > 0.18, out["final"]  # chance: 0.10 ± 0.015 on 400 images

@@ -36,7 +36,12 @@ TT = Condition("tt", 27.0)
 
 def test_condition_names_and_grid() -> None:
     assert [c.name for c in condition_grid(["tt", "ss", "ff"], [-40, 27, 85.5], TT)] == [
-        "tt_27C", "ss_27C", "ff_27C", "tt_m40C", "tt_85p5C"]
+        "tt_27C",
+        "ss_27C",
+        "ff_27C",
+        "tt_m40C",
+        "tt_85p5C",
+    ]
     assert Condition("ss", 27).params(CircuitParams()).corner == "ss"
     with pytest.raises(ValueError, match="corner must be"):
         Condition("tt\n.control", 27.0)
@@ -64,9 +69,14 @@ def test_clopper_pearson_interval() -> None:
 
 def _side(rmse: float, n: int = 8, seed: int = 0) -> dict:
     sq = np.random.default_rng(seed).uniform(0.5, 1.5, n) * rmse**2
-    return {"rmse_ns": float(np.sqrt(sq.mean())), "rmse_class_ns": float(np.sqrt(sq.mean())) / 2,
-            "sample_sq_ns2": sq.tolist(), "sample_sq_class_ns2": (sq / 4).tolist(), "accuracy_spice": 0.9,
-            "scale": [1.0, 1.1]}
+    return {
+        "rmse_ns": float(np.sqrt(sq.mean())),
+        "rmse_class_ns": float(np.sqrt(sq.mean())) / 2,
+        "sample_sq_ns2": sq.tolist(),
+        "sample_sq_class_ns2": (sq / 4).tolist(),
+        "accuracy_spice": 0.9,
+        "scale": [1.0, 1.1],
+    }
 
 
 def test_ratio_interval_resamples_samples_together() -> None:
@@ -89,8 +99,10 @@ def test_advantage_statistics_and_table() -> None:
         return {"condition": {"name": name}, "calibrated": cal, "uncalibrated": unc, "retrained_bottom_up": re}
 
     rows = [row("tt_27C", 20, 2, 2), row("ff_27C", 20, 10, 4), row("ss_27C", 20, 40, 5)]
-    mc = [{"ratio": r, "ratio_class": r / 2, "bottom_up_closer": r > 1, "bottom_up_closer_class": r / 2 > 1}
-          for r in (5.0, 3.0, 0.5, 2.0)]
+    mc = [
+        {"ratio": r, "ratio_class": r / 2, "bottom_up_closer": r > 1, "bottom_up_closer_class": r / 2 > 1}
+        for r in (5.0, 3.0, 0.5, 2.0)
+    ]
     stats = advantage_statistics(rows, mc)
     cal = stats["conditions"]["calibrated"]
     assert cal["ratio_min"] == pytest.approx(0.5) and cal["ratio_min_condition"] == "ss_27C"

@@ -117,9 +117,7 @@ def single(char: Characterisation, tmp_path_factory: pytest.TempPathFactory):
     """One input line onto four neurons with weights +0.6, -0.4, 0, +0.35;
     the input spikes at t = 0 (sample 0) and t = 0.4 (sample 1)."""
     w = np.array([[0.6], [-0.4], [0.0], [0.35]])
-    res = simulate_layer(
-        w, np.array([[0.0], [0.4]]), out_dir=tmp_path_factory.mktemp("layer"), characterisation=char
-    )
+    res = simulate_layer(w, np.array([[0.0], [0.4]]), out_dir=tmp_path_factory.mktemp("layer"), characterisation=char)
     return w, np.array([0.0, 0.4]), res
 
 
@@ -163,8 +161,14 @@ PIPE_X = np.array([[0.1, 0.0], [0.6, 0.0]])
 
 @pytest.fixture(scope="module")
 def pipeline(char: Characterisation, tmp_path_factory: pytest.TempPathFactory):
-    return simulate_network(PIPE_W_H, PIPE_W_O, PIPE_X, out_dir=tmp_path_factory.mktemp("pipeline"),
-                            characterisation=char, samples_per_deck=2)
+    return simulate_network(
+        PIPE_W_H,
+        PIPE_W_O,
+        PIPE_X,
+        out_dir=tmp_path_factory.mktemp("pipeline"),
+        characterisation=char,
+        samples_per_deck=2,
+    )
 
 
 def test_two_layer_pipeline(char: Characterisation, pipeline) -> None:
@@ -189,14 +193,16 @@ def test_default_transient_settings_are_converged(char: Characterisation, pipeli
     """The default 1-ns step with RELTOL 1e-4 (CircuitParams) gives the spike times and membranes of a
     5x finer step with a 10x tighter tolerance (at ngspice's default RELTOL 1e-3 they moved by ~2 ns)."""
     fine = CircuitParams(t_step_max=0.2e-9, reltol=1e-5)
-    ref = simulate_network(PIPE_W_H, PIPE_W_O, PIPE_X, out_dir=tmp_path, characterisation=char, params=fine,
-                           samples_per_deck=2)
+    ref = simulate_network(
+        PIPE_W_H, PIPE_W_O, PIPE_X, out_dir=tmp_path, characterisation=char, params=fine, samples_per_deck=2
+    )
     for layer in (1, 2):
         t, t_ref = pipeline.spike_times_ns(layer), ref.spike_times_ns(layer)
         np.testing.assert_array_equal(np.isnan(t), np.isnan(t_ref))
         np.testing.assert_allclose(t[~np.isnan(t)], t_ref[~np.isnan(t_ref)], atol=0.3)  # ns (RELTOL 1e-3: 1.4 ns)
-        np.testing.assert_allclose(pipeline.v_end_acc[layer - 1] * fine.vth_circ,
-                                   ref.v_end_acc[layer - 1] * fine.vth_circ, atol=0.3e-3)  # V (1e-3: 0.55 mV)
+        np.testing.assert_allclose(
+            pipeline.v_end_acc[layer - 1] * fine.vth_circ, ref.v_end_acc[layer - 1] * fine.vth_circ, atol=0.3e-3
+        )  # V (1e-3: 0.55 mV)
 
 
 def test_broken_netlist_raises_with_log_and_path(tmp_path: Path) -> None:
@@ -292,7 +298,10 @@ def test_injected_corner_or_name_never_reaches_ngspice(tmp_path: Path) -> None:
 def test_missing_ngspice_and_models(char: Characterisation, tmp_path: Path) -> None:
     with pytest.raises(ToolNotFoundError, match="apt-get install ngspice"):
         simulate_layer(
-            np.array([[0.5]]), [[0.0]], out_dir=tmp_path, characterisation=char,
+            np.array([[0.5]]),
+            [[0.0]],
+            out_dir=tmp_path,
+            characterisation=char,
             ngspice="pnn-no-such-ngspice",
         )
     with pytest.raises(ToolNotFoundError, match="does not exist"):

@@ -179,16 +179,23 @@ def synthetic_readout(step_mv: float = 3.0) -> CircuitReadout:
     dv_n = -step_mv * 1e-3 * np.clip((vg_n - 0.3) / 0.2, 0, None)
     dv_p = step_mv * 1e-3 * np.clip((1.5 - vg_p) / 0.3, 0, None)
     tables = (vg_n, dv_n, vg_p, dv_p)
-    return CircuitReadout(ramp_t=u, ramp_v=1.1 * u, t_fire_no_input=1 / 1.1 + 0.01, start_delay=0.007,
-                          steps={"ideal": tables, "neuron": tables}, vth=0.872)
+    return CircuitReadout(
+        ramp_t=u,
+        ramp_v=1.1 * u,
+        t_fire_no_input=1 / 1.1 + 0.01,
+        start_delay=0.007,
+        steps={"ideal": tables, "neuron": tables},
+        vth=0.872,
+    )
 
 
 def test_measured_readout_follows_the_no_input_ramp() -> None:
     ro = synthetic_readout()
     v = np.array([0.0, 0.55, 1.0, 1.5, -0.11])
     # autonomous discharge: a neuron at v fires when the no-input ramp would go from v to threshold
-    np.testing.assert_allclose(ro.fire_time(v), [1 / 1.1 + 0.01, 0.45 / 1.1 + 0.01, 0.01, 0.01, 1.11 / 1.1 + 0.01],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        ro.fire_time(v), [1 / 1.1 + 0.01, 0.45 / 1.1 + 0.01, 0.01, 0.01, 1.11 / 1.1 + 0.01], atol=1e-9
+    )
     # never earlier than the output chain's delay
     assert ro.fire_time(np.array([5.0]))[0] >= ro.start_delay
     assert np.all(np.diff(ro.fire_time(np.linspace(-0.5, 0.99, 50))) < 0)
@@ -222,9 +229,23 @@ def test_turn_off_steps_of_spiking_inputs_enter_the_membrane() -> None:
 
 def test_readout_needs_the_selector_bench() -> None:
     with pytest.raises(ValueError, match="rerun the devices stage"):
-        CircuitReadout.from_characterisation(Characterisation(
-            corner="tt", temp_c=27.0, params={}, fit_range=(0.46, 1.36), lambdas={}, reversal={}, paper={},
-            families={}, tables={}, discharger={}, sense={}, firing={}, membrane={}))
+        CircuitReadout.from_characterisation(
+            Characterisation(
+                corner="tt",
+                temp_c=27.0,
+                params={},
+                fit_range=(0.46, 1.36),
+                lambdas={},
+                reversal={},
+                paper={},
+                families={},
+                tables={},
+                discharger={},
+                sense={},
+                firing={},
+                membrane={},
+            )
+        )
 
 
 # --------------------------------------------------------------------------- ngspice
@@ -274,13 +295,30 @@ def test_unrealisable_weights_raise_clearly(char: Characterisation, tmp_path: Pa
     w = np.full((3, 5), 0.2)
     w[1, 2] = 1e-7  # below the synapse's leakage floor and not pruned
     with pytest.raises(ValueError, match=r"unrealisable at current scale .*weights_hidden\[1, 2\] = 1e-07"):
-        validate_mapping("bottom_up", w, np.full((3, 3), 0.2), np.zeros((1, 5)), BOTTOM_UP, mapping,
-                         out_dir=tmp_path, prune_below=1e-9)
+        validate_mapping(
+            "bottom_up",
+            w,
+            np.full((3, 3), 0.2),
+            np.zeros((1, 5)),
+            BOTTOM_UP,
+            mapping,
+            out_dir=tmp_path,
+            prune_below=1e-9,
+        )
     with pytest.raises(ValueError, match=r"weights_out\[0, 0\] = 1e\+06"):
         check_realisable(mapping, {"weights_out": np.array([[1e6]])}, [(1.0, 1.0)])
     with pytest.raises(ValueError, match="samples_per_deck"):
-        validate_mapping("bottom_up", w * 0 + 0.2, np.full((3, 3), 0.2), np.zeros((6, 5)), BOTTOM_UP, mapping,
-                         out_dir=tmp_path, search_samples=3, samples_per_deck=2)
+        validate_mapping(
+            "bottom_up",
+            w * 0 + 0.2,
+            np.full((3, 3), 0.2),
+            np.zeros((6, 5)),
+            BOTTOM_UP,
+            mapping,
+            out_dir=tmp_path,
+            search_samples=3,
+            samples_per_deck=2,
+        )
 
 
 @pytest.mark.spice
@@ -290,9 +328,20 @@ def test_three_sample_validation_end_to_end(char: Characterisation, tmp_path: Pa
     w2 = np.array([[0.8, -0.3, 0.4], [-0.4, 0.9, 0.3], [0.5, 0.5, -0.5]])
     x = np.array([[0.2, 0.6, 0.1, 0.05, 0.0], [0.7, 0.4, 0.6, 0.55, 0.0], [0.5, 0.5, 0.85, 0.95, 0.0]])
     model = neuron_model("bottom_up", char)
-    r = validate_mapping("bottom_up", w1, w2, x, model, char.mapping(), out_dir=tmp_path, search_samples=1,
-                         samples_per_deck=1, rounds=1, workers=2,
-                         readout=CircuitReadout.from_characterisation(char))
+    r = validate_mapping(
+        "bottom_up",
+        w1,
+        w2,
+        x,
+        model,
+        char.mapping(),
+        out_dir=tmp_path,
+        search_samples=1,
+        samples_per_deck=1,
+        rounds=1,
+        workers=2,
+        readout=CircuitReadout.from_characterisation(char),
+    )
     assert r.scale[0] == r.scale[1] and r.scale in r.search.measured
     assert len(r.search.rounds[0]["design"]) == 3
     # the search sample's deck at the chosen scale is reused by the final run

@@ -40,21 +40,52 @@ def test_paired_difference_pairs_by_seed() -> None:
 def _runs(acc: dict[tuple[float, int], float], n_classes: int = 10) -> pd.DataFrame:
     rows = []
     for (e, seed), a in acc.items():
-        cfg = {"e_pos": e, "steps": 15, "offset": "random", "sigma": 0.01, "seed": seed, "epochs": 1, "eval_steps": 30,
-               "width": 1.0}
-        rows.append({**cfg, "acc": a, "acc_std": 0.0, "history": [], "path": "", "run_id": f"e{e:g}-seed{seed}",
-                     "n_train": 60000, "n_classes": n_classes, "config": cfg})
+        cfg = {
+            "e_pos": e,
+            "steps": 15,
+            "offset": "random",
+            "sigma": 0.01,
+            "seed": seed,
+            "epochs": 1,
+            "eval_steps": 30,
+            "width": 1.0,
+        }
+        rows.append(
+            {
+                **cfg,
+                "acc": a,
+                "acc_std": 0.0,
+                "history": [],
+                "path": "",
+                "run_id": f"e{e:g}-seed{seed}",
+                "n_train": 60000,
+                "n_classes": n_classes,
+                "config": cfg,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _ann(acc_at_1: dict[int, float]) -> dict[int, dict]:
-    per_seed = {s: {"ann": [{"e": 1.0, "acc": a}], "scaled": [{"e": 1.0, "acc": a + 0.01}]}
-                for s, a in acc_at_1.items()}
+    per_seed = {
+        s: {"ann": [{"e": 1.0, "acc": a}], "scaled": [{"e": 1.0, "acc": a + 0.01}]} for s, a in acc_at_1.items()
+    }
     return {15: {"per_seed": per_seed, "ann": [], "scaled": []}}
 
 
-SETTINGS = {"sigma_main": 0.01, "curve_e": [1.0], "curve_m": [3, 15], "m_sweep_e": [1.0], "e_sweep_m": [15],
-            "sigmas": [0.01], "sigma_m": 10, "ann_e": 100.0, "hist_m": 3, "saturation_tol": 0.3, "alphas": [1.0]}
+SETTINGS = {
+    "sigma_main": 0.01,
+    "curve_e": [1.0],
+    "curve_m": [3, 15],
+    "m_sweep_e": [1.0],
+    "e_sweep_m": [15],
+    "sigmas": [0.01],
+    "sigma_m": 10,
+    "ann_e": 100.0,
+    "hist_m": 3,
+    "saturation_tol": 0.3,
+    "alphas": [1.0],
+}
 
 
 def _pnn_vs_ann(pnn: dict[int, float], ann: dict[int, float], n_classes: int = 10) -> tuple[str, str]:
@@ -91,10 +122,15 @@ def _manifest(tmp: Path, rec: Record) -> dict:
     rec.save(tmp / "res" / "record.json")
     (tmp / "fig").mkdir(exist_ok=True)
     (tmp / "fig" / "fig4.png").write_text("")
-    return {"profile": "quick", "profile_file": "config/profiles/quick.yaml", "results_dir": "res",
-            "figures_dir": "fig",
-            "stages": {"mlp": {"title": "MLP", "items": {"fig4": ["fig/fig4.png"]}, "values": ["res/record.json"],
-                               "outputs": []}}}
+    return {
+        "profile": "quick",
+        "profile_file": "config/profiles/quick.yaml",
+        "results_dir": "res",
+        "figures_dir": "fig",
+        "stages": {
+            "mlp": {"title": "MLP", "items": {"fig4": ["fig/fig4.png"]}, "values": ["res/record.json"], "outputs": []}
+        },
+    }
 
 
 def test_report_shows_scale_verdict_and_never_compares_a_reduced_scale_number(tmp_path: Path) -> None:
@@ -134,15 +170,30 @@ def _conditions_result(ratios: dict[str, tuple[float, float, float]], closer: in
     from pnnlib.experiments.circuit_validation.conditions import clopper_pearson
 
     worst = min(ratios, key=lambda c: ratios[c][0])
-    block = {"n": len(ratios), "ratio_min": ratios[worst][0], "ratio_min_condition": worst,
-             "ratio_min_ci": list(ratios[worst][1:]),
-             "ratios": {c: {"ratio": r, "ci": [lo, hi]} for c, (r, lo, hi) in ratios.items()}}
-    return {"settings": {"n_test": 10}, "conditions": [{"condition": {"name": c}} for c in ratios],
-            "mismatch": {"n_samples": 5, "instances": [{}] * n_mc},
-            "statistics": {"conditions": {"calibrated_class": block},
-                           "mismatch": {"n": n_mc, "bottom_up_closer_class": {
-                               "k": closer, "fraction": closer / n_mc, "ci": list(clopper_pearson(closer, n_mc))}}},
-            "stage_numbers": {"wall time [s]": 1.0}}
+    block = {
+        "n": len(ratios),
+        "ratio_min": ratios[worst][0],
+        "ratio_min_condition": worst,
+        "ratio_min_ci": list(ratios[worst][1:]),
+        "ratios": {c: {"ratio": r, "ci": [lo, hi]} for c, (r, lo, hi) in ratios.items()},
+    }
+    return {
+        "settings": {"n_test": 10},
+        "conditions": [{"condition": {"name": c}} for c in ratios],
+        "mismatch": {"n_samples": 5, "instances": [{}] * n_mc},
+        "statistics": {
+            "conditions": {"calibrated_class": block},
+            "mismatch": {
+                "n": n_mc,
+                "bottom_up_closer_class": {
+                    "k": closer,
+                    "fraction": closer / n_mc,
+                    "ci": list(clopper_pearson(closer, n_mc)),
+                },
+            },
+        },
+        "stage_numbers": {"wall time [s]": 1.0},
+    }
 
 
 def test_the_conditions_claim_is_refuted_by_one_condition_whose_interval_lies_below_1() -> None:

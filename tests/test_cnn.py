@@ -49,7 +49,7 @@ def test_fast_dstd_matches_the_generic_formula_and_its_gradients(conv: bool, off
     t = torch.rand(*shape, generator=rng, dtype=torch.float64)
     t[0, 0] = math.inf  # no spike
     t.requires_grad_()
-    w = (torch.randn(7, *shape[1:2], *((3, 3) if conv else ()), generator=rng, dtype=torch.float64) * 0.4)
+    w = torch.randn(7, *shape[1:2], *((3, 3) if conv else ()), generator=rng, dtype=torch.float64) * 0.4
     w.requires_grad_()
     fn = dstd.rcspike_dstd_conv2d if conv else dstd.rcspike_dstd
     kw = {"padding": 1} if conv else {}
@@ -109,8 +109,10 @@ def test_ttfs_cnn_dstd_converges_to_the_exact_network() -> None:
 
 def test_plans_have_the_paper_grids_and_settings() -> None:
     full = cnn.cnn_plan("vgg7_cifar10")
-    assert all(c.model == "vgg7" and c.dataset == "cifar10" and c.width == 1.0 and c.init_gain == cnn.VGG7_INIT_GAIN
-               for c in full.values())
+    assert all(
+        c.model == "vgg7" and c.dataset == "cifar10" and c.width == 1.0 and c.init_gain == cnn.VGG7_INIT_GAIN
+        for c in full.values()
+    )
     n_e = len(cnn.PAPER_E_GRID)
     curves, m_sweep, e_sweep, sig = 2 * 2 * 2, 3 * 7 * 2, n_e * 2, n_e * 5
     assert len(full) < 5 * (curves + m_sweep + e_sweep + sig)  # shared runs appear once
@@ -120,8 +122,15 @@ def test_plans_have_the_paper_grids_and_settings() -> None:
     assert all(c.width == 0.25 for c in x2.values())
     ttfs = cnn.cnn_plan("ttfs_cnn_fmnist", seeds=[0])
     c = ttfs["e4-m30-off_random-sig0.01-seed0"]
-    assert (c.model, c.lr, c.gamma1, c.t_ref, c.gamma2, c.epochs, c.eval_steps) == ("ttfs_cnn", 2e-4, 0.02, 3.2, 8e-6,
-                                                                                        150, 60)
+    assert (c.model, c.lr, c.gamma1, c.t_ref, c.gamma2, c.epochs, c.eval_steps) == (
+        "ttfs_cnn",
+        2e-4,
+        0.02,
+        3.2,
+        8e-6,
+        150,
+        60,
+    )
     assert {cfg.e_pos for cfg in ttfs.values()} >= {2.0, 2.8, 31.6}
     assert list(ID_KEYS) == ["e_pos", "steps", "offset", "sigma", "seed"]
     with pytest.raises(ValueError, match="unknown CNN family"):
@@ -134,8 +143,9 @@ def test_first_converged() -> None:
 
 
 def _section(**fig13: object) -> dict:
-    settings = pipeline.load_profile({"profile": "smoke", "results_dir": "r", "figures_dir": "f", "kernel": "k",
-                                      "start_timeout": 300}, root=ROOT)
+    settings = pipeline.load_profile(
+        {"profile": "smoke", "results_dir": "r", "figures_dir": "f", "kernel": "k", "start_timeout": 300}, root=ROOT
+    )
     section = settings["cnn"]
     section["fig13"].update(fig13)
     return section
@@ -147,8 +157,11 @@ def test_the_derived_data_are_planned_from_the_profile() -> None:
     assert cnn.ann_plan(section, "fig10") == {3: {"runs": ["e31.6-m3-off_random-sig0.01-seed0"], "e": [2.0]}}
     runs = {"mlp": {"e1-m3-off_random-sig0.01-seed0": TrainConfig(steps=3)}, **cnn.plan(section)}
     models = cnn.fig13_models(section, runs)
-    assert [(m["stage"], m["train_m"], m["paper_m"]) for m in models] == [("mlp", 3, 30), ("vgg7_cifar10", 3, 30),
-                                                                         ("ttfs_cnn_fmnist", 3, 60)]
+    assert [(m["stage"], m["train_m"], m["paper_m"]) for m in models] == [
+        ("mlp", 3, 30),
+        ("vgg7_cifar10", 3, 30),
+        ("ttfs_cnn_fmnist", 3, 60),
+    ]
     with pytest.raises(pipeline.ProfileError, match="training M"):
         cnn.fig13_models(_section(test_m=[30, 60]), runs)
     with pytest.raises(pipeline.ProfileError, match="no run e9"):
@@ -160,11 +173,31 @@ def _runs(points: dict[tuple, float], model: str = "vgg7", n_classes: int = 10) 
     ``{(|E|, M, offset, σ, seed): final accuracy}``."""
     rows = []
     for (e, m, off, sig, seed), acc in points.items():
-        cfg = {"model": model, "dataset": "cifar10", "e_pos": e, "steps": m, "offset": off, "sigma": sig, "seed": seed,
-               "epochs": 1, "eval_steps": 30, "width": 1.0}
-        rows.append({**cfg, "acc": acc, "acc_std": 0.0, "history": [], "path": "",
-                     "run_id": f"e{e:g}-m{m}-off_{off}-sig{sig:g}-seed{seed}", "n_train": 50000,
-                     "n_classes": n_classes, "config": cfg})
+        cfg = {
+            "model": model,
+            "dataset": "cifar10",
+            "e_pos": e,
+            "steps": m,
+            "offset": off,
+            "sigma": sig,
+            "seed": seed,
+            "epochs": 1,
+            "eval_steps": 30,
+            "width": 1.0,
+        }
+        rows.append(
+            {
+                **cfg,
+                "acc": acc,
+                "acc_std": 0.0,
+                "history": [],
+                "path": "",
+                "run_id": f"e{e:g}-m{m}-off_{off}-sig{sig:g}-seed{seed}",
+                "n_train": 50000,
+                "n_classes": n_classes,
+                "config": cfg,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -174,8 +207,15 @@ def _verdict(rec: Record, key: str) -> tuple[str, str]:
     return claims.verdict(claims.claim_specs(PV)[key], est)
 
 
-FIG5 = {"sigma_main": 0.01, "m_sweep_e": [1.0], "m_sweep": [2, 15], "offsets": ["random", "fixed"],
-        "e_sweep_m": [15], "ann_e": 100.0, "saturation_tol": 0.5}
+FIG5 = {
+    "sigma_main": 0.01,
+    "m_sweep_e": [1.0],
+    "m_sweep": [2, 15],
+    "offsets": ["random", "fixed"],
+    "e_sweep_m": [15],
+    "ann_e": 100.0,
+    "saturation_tol": 0.5,
+}
 
 
 def _interior_peak(mid: dict[int, float], ann: dict[int, float]) -> tuple[str, str]:
@@ -196,8 +236,14 @@ def test_runs_at_chance_decide_no_cnn_claim() -> None:
     verdict, why = _interior_peak({0: 0.115, 1: 0.118, 2: 0.119}, {0: 0.10, 1: 0.10, 2: 0.101})
     assert verdict == claims.INCONCLUSIVE and "chance" in why
     rec = Record("cnn")
-    runs = _runs({(e, 10, "random", sig, s): 0.1 + 0.01 * (e == best) for sig, best in ((0.0, 1.0), (0.04, 10.0))
-                  for e in (1.0, 10.0) for s in (0, 1, 2)})
+    runs = _runs(
+        {
+            (e, 10, "random", sig, s): 0.1 + 0.01 * (e == best)
+            for sig, best in ((0.0, 1.0), (0.04, 10.0))
+            for e in (1.0, 10.0)
+            for s in (0, 1, 2)
+        }
+    )
     cnn_records.record_sigma(rec, {"vgg7_cifar10": runs}, {"sigmas": [0.0, 0.04], "sigma_m": 10}, {})
     assert _verdict(rec, "fig12.vgg7_peak_moves_with_noise")[0] == claims.INCONCLUSIVE
     assert all(v["at_chance"] for key, vs in rec.values.items() for v in vs)
@@ -205,8 +251,12 @@ def test_runs_at_chance_decide_no_cnn_claim() -> None:
 
 def _peak_moves(best: dict[float, dict[int, float]]) -> tuple[Record, tuple[str, str]]:
     """σ sweeps whose per-seed best |E| is ``best[σ][seed]`` (accuracy 0.8 there, 0.7 elsewhere)."""
-    points = {(e, 10, "random", sig, s): 0.8 if e == b else 0.7 for sig, by_seed in best.items()
-              for s, b in by_seed.items() for e in (1.0, 3.0, 10.0)}
+    points = {
+        (e, 10, "random", sig, s): 0.8 if e == b else 0.7
+        for sig, by_seed in best.items()
+        for s, b in by_seed.items()
+        for e in (1.0, 3.0, 10.0)
+    }
     rec = Record("cnn")
     cnn_records.record_sigma(rec, {"vgg7x2_cifar10": _runs(points)}, {"sigmas": sorted(best), "sigma_m": 10}, {})
     return rec, _verdict(rec, "fig12.vgg7x2_peak_moves_with_noise")
@@ -225,10 +275,19 @@ def test_synthetic_sweeps_decide_whether_the_best_e_moves_with_the_noise() -> No
 
 
 def _test_m_claim(train: list[float], paper: list[float]) -> tuple[str, str]:
-    model = {"name": "VGG7", "stage": "vgg7_cifar10", "paper_m": 30, "train_m": 15, "model": "vgg7",
-             "n_classes": 10, "runs": _runs({(4.0, 15, "random", 0.01, 0): float(np.mean(train))}),
-             "curve": [{"m": m, "acc": float(np.mean(a)), "acc_std": float(np.std(a)), "accs": a}
-                       for m, a in ((15, train), (30, paper))]}
+    model = {
+        "name": "VGG7",
+        "stage": "vgg7_cifar10",
+        "paper_m": 30,
+        "train_m": 15,
+        "model": "vgg7",
+        "n_classes": 10,
+        "runs": _runs({(4.0, 15, "random", 0.01, 0): float(np.mean(train))}),
+        "curve": [
+            {"m": m, "acc": float(np.mean(a)), "acc_std": float(np.std(a)), "accs": a}
+            for m, a in ((15, train), (30, paper))
+        ],
+    }
     rec = Record("cnn")
     cnn_records.record_fig13(rec, [model], {"n_eval": len(train), "saturation_tol": 0.5}, {})
     assert rec.values["fig13.test_m_rcspike"][0]["value"] in (15, 30)
@@ -250,9 +309,20 @@ def ttfs_run(tmp_path_factory):
     from pnnlib.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("ttfs") / "run"
-    cfg = TrainConfig(model="ttfs_cnn", dataset="fashion_mnist", **{**cnn.TTFS_SETTINGS, "epochs": 1},
-                      e_pos=3.0, train_subset=64, test_subset=40, n_eval=1, eval_every=0, device="cpu",
-                      progress=False, hist_samples=8, eval_batch=20)
+    cfg = TrainConfig(
+        model="ttfs_cnn",
+        dataset="fashion_mnist",
+        **{**cnn.TTFS_SETTINGS, "epochs": 1},
+        e_pos=3.0,
+        train_subset=64,
+        test_subset=40,
+        n_eval=1,
+        eval_every=0,
+        device="cpu",
+        progress=False,
+        hist_samples=8,
+        eval_batch=20,
+    )
     cfg = cfg.replace(steps=4, eval_steps=8)
     train(cfg, out)
     return out

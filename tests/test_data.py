@@ -135,4 +135,3 @@ def test_registry_accepts_a_new_loader(monkeypatch) -> None:
 
     d = data.load_dataset("toy", train_subset=4)
     assert d.input_shape == (3,) and torch.equal(torch.bincount(d.train_y), torch.tensor([2, 2]))
-

@@ -34,8 +34,9 @@ def _slope(x, y) -> float:
 def test_grid_convention() -> None:
     g = dstd_grid(4, 0.1, dtype=torch.float64)
     torch.testing.assert_close(g, torch.tensor([-0.1, 0.15, 0.4, 0.65, 0.9, 1.0], dtype=torch.float64))
-    torch.testing.assert_close(dstd_grid(4, 0.0, dtype=torch.float64),
-                               torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        dstd_grid(4, 0.0, dtype=torch.float64), torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    )
     r = dstd_grid(5, None)
     assert r.shape == (7,) and 0 < -r[0] < 0.2 and r[-1] == 1.0
 
@@ -61,10 +62,7 @@ def test_dstd_error_falls_as_m_to_the_minus_two(rng) -> None:
 def test_dstd_error_falls_as_e_to_the_minus_one(rng) -> None:
     t, w = _setup(rng)
     es = [32.0, 64.0, 128.0, 256.0, 512.0]
-    err = [
-        (rcspike_dstd(t, w, e, -e, 32, offset=0.0) - rcspike_exact(t, w, e, -e)).abs().mean().item()
-        for e in es
-    ]
+    err = [(rcspike_dstd(t, w, e, -e, 32, offset=0.0) - rcspike_exact(t, w, e, -e)).abs().mean().item() for e in es]
     assert _slope(es, err) == pytest.approx(-1.0, abs=0.2)
 
 
@@ -72,8 +70,7 @@ def test_dstd_is_exact_in_the_ideal_limit(rng) -> None:
     t, w = _setup(rng, b=8)
     v = rcspike_exact(t, w, math.inf, -math.inf)
     for m, off in [(2, 0.0), (3, 0.2), (7, None)]:
-        torch.testing.assert_close(rcspike_dstd(t, w, math.inf, -math.inf, m, off), v,
-                                   atol=1e-12, rtol=0)
+        torch.testing.assert_close(rcspike_dstd(t, w, math.inf, -math.inf, m, off), v, atol=1e-12, rtol=0)
 
 
 def test_dstd_error_at_m10_e2_is_small(rng) -> None:
@@ -173,8 +170,7 @@ def test_float32_matches_float64(rng) -> None:
     ],
 )
 def test_bad_input_names_the_argument(kwargs: dict, word: str) -> None:
-    args = {"t_in": torch.rand(2, 2), "weight": torch.rand(3, 2), "e_pos": 2.0, "e_neg": -2.0,
-            "steps": 4, **kwargs}
+    args = {"t_in": torch.rand(2, 2), "weight": torch.rand(3, 2), "e_pos": 2.0, "e_neg": -2.0, "steps": 4, **kwargs}
     with pytest.raises(ValueError, match=word):
         rcspike_dstd(**args)
     with pytest.raises(ValueError, match=word):

@@ -35,10 +35,20 @@ def test_conda_environment_pins_match_pyproject() -> None:
 
 # Where each runtime dependency is used: a module imported by the code, or a tool the commands run.
 USED_BY = {
-    "torch": "import torch", "torchvision": "torchvision", "numpy": "import numpy", "scipy": "scipy",
-    "matplotlib": "matplotlib", "papermill": "papermill", "snakemake": "snakemake", "scikit-learn": "sklearn",
-    "tqdm": "tqdm", "pyyaml": "import yaml", "sky130": "sky130", "torchdiffeq": "torchdiffeq",
-    "ipykernel": "ipykernel", "jupyterlab": "jupyter lab",
+    "torch": "import torch",
+    "torchvision": "torchvision",
+    "numpy": "import numpy",
+    "scipy": "scipy",
+    "matplotlib": "matplotlib",
+    "papermill": "papermill",
+    "snakemake": "snakemake",
+    "scikit-learn": "sklearn",
+    "tqdm": "tqdm",
+    "pyyaml": "import yaml",
+    "sky130": "sky130",
+    "torchdiffeq": "torchdiffeq",
+    "ipykernel": "ipykernel",
+    "jupyterlab": "jupyter lab",
 }
 
 
@@ -48,8 +58,18 @@ def test_every_runtime_dependency_is_used() -> None:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.match(r"[\w-]+", d).group(0).lower() for d in deps}
     assert names == set(USED_BY), f"declared {sorted(names)}; add a new dependency to USED_BY with where it is used"
-    sources = "\n".join(p.read_text() for pattern in ("pnnlib/**/*.py", "notebooks/*.ipynb", "rules/*.smk", "Snakefile",
-                                                       "scripts/*.sh", "Makefile", "README.md")
-                        for p in ROOT.glob(pattern))
+    sources = "\n".join(
+        p.read_text()
+        for pattern in (
+            "pnnlib/**/*.py",
+            "notebooks/*.ipynb",
+            "rules/*.smk",
+            "Snakefile",
+            "scripts/*.sh",
+            "Makefile",
+            "README.md",
+        )
+        for p in ROOT.glob(pattern)
+    )
     for name, needle in USED_BY.items():
         assert needle in sources, f"{name} is declared but nothing uses it ({needle!r} not found)"

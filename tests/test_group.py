@@ -13,15 +13,46 @@ from pnnlib.train import TrainConfig, build_model, load_model, train
 from pnnlib.train.group import group_plan, main, train_group
 from pnnlib.train.rng import RunGenerators
 
-MLP = dict(hidden=[32], train_subset=200, test_subset=100, steps=4, eval_steps=6, n_eval=2, epochs=1, lr=1e-3,
-           hist_samples=50, progress=False, num_threads=1)
+MLP = dict(
+    hidden=[32],
+    train_subset=200,
+    test_subset=100,
+    steps=4,
+    eval_steps=6,
+    n_eval=2,
+    epochs=1,
+    lr=1e-3,
+    hist_samples=50,
+    progress=False,
+    num_threads=1,
+)
 # |E|, offset mode, σ, seed, initialisation and learning rate differ between the runs.
-MLP_RUNS = [dict(e_pos=4.0, seed=0), dict(e_pos=2.0, offset="fixed", sigma=0.0, seed=1, init_gain=0.7),
-            dict(e_pos=1.5, sigma=0.02, seed=2, lr=2e-3)]
-VGG7 = dict(model="vgg7", width=0.0625, train_subset=40, test_subset=20, steps=3, eval_steps=4, n_eval=1, epochs=1,
-            batch=8, hist_samples=10, progress=False, num_threads=1, init_gain=1.4, lr=1e-3)
-VGG7_RUNS = [dict(e_pos=4.0, seed=0), dict(e_pos=2.0, offset="fixed", seed=1, e_dis=6.0),
-             dict(e_pos=1.5, sigma=0.0, seed=2, gamma1=0.0)]
+MLP_RUNS = [
+    dict(e_pos=4.0, seed=0),
+    dict(e_pos=2.0, offset="fixed", sigma=0.0, seed=1, init_gain=0.7),
+    dict(e_pos=1.5, sigma=0.02, seed=2, lr=2e-3),
+]
+VGG7 = dict(
+    model="vgg7",
+    width=0.0625,
+    train_subset=40,
+    test_subset=20,
+    steps=3,
+    eval_steps=4,
+    n_eval=1,
+    epochs=1,
+    batch=8,
+    hist_samples=10,
+    progress=False,
+    num_threads=1,
+    init_gain=1.4,
+    lr=1e-3,
+)
+VGG7_RUNS = [
+    dict(e_pos=4.0, seed=0),
+    dict(e_pos=2.0, offset="fixed", seed=1, e_dis=6.0),
+    dict(e_pos=1.5, sigma=0.0, seed=2, gamma1=0.0),
+]
 
 
 def _numbers(m: dict) -> dict[str, float]:
@@ -81,8 +112,9 @@ def test_explicit_run_generators_draw_what_the_seeded_global_rng_drew() -> None:
 def _grads(fn, *xs):
     xs = [x.clone().requires_grad_() for x in xs]
     out = fn(*xs)
-    torch.where(torch.isinf(out), torch.zeros_like(out), out).mul(torch.linspace(0.5, 1.5, out.numel())
-                                                                  .view_as(out)).sum().backward()
+    torch.where(torch.isinf(out), torch.zeros_like(out), out).mul(
+        torch.linspace(0.5, 1.5, out.numel()).view_as(out)
+    ).sum().backward()
     return out.detach(), [x.grad for x in xs]
 
 
@@ -100,10 +132,18 @@ def test_group_dstd_equals_each_run_alone(kind: str, rng: torch.Generator) -> No
         w = w.abs() * 2
         e_neg = [-e for e in e_pos]
     gens = [torch.Generator().manual_seed(10 + r) for r in range(g)]
-    single = {"rc_dense": dstd.rcspike_dstd, "rc_conv": dstd.rcspike_dstd_conv2d, "ttfs_dense": dstd.ttfs_dstd,
-              "ttfs_conv": dstd.ttfs_dstd_conv2d}[kind]
-    group = {"rc_dense": dstd_group.rcspike_dstd_group, "rc_conv": dstd_group.rcspike_dstd_conv2d_group,
-             "ttfs_dense": dstd_group.ttfs_dstd_group, "ttfs_conv": dstd_group.ttfs_dstd_conv2d_group}[kind]
+    single = {
+        "rc_dense": dstd.rcspike_dstd,
+        "rc_conv": dstd.rcspike_dstd_conv2d,
+        "ttfs_dense": dstd.ttfs_dstd,
+        "ttfs_conv": dstd.ttfs_dstd_conv2d,
+    }[kind]
+    group = {
+        "rc_dense": dstd_group.rcspike_dstd_group,
+        "rc_conv": dstd_group.rcspike_dstd_conv2d_group,
+        "ttfs_dense": dstd_group.ttfs_dstd_group,
+        "ttfs_conv": dstd_group.ttfs_dstd_conv2d_group,
+    }[kind]
     extra = {} if kind.startswith("rc") else {"t_max": t_max}
     kw = {"padding": 1} if conv else {}
 
@@ -111,8 +151,10 @@ def test_group_dstd_equals_each_run_alone(kind: str, rng: torch.Generator) -> No
         return x[:, r * c : (r + 1) * c] if conv else x[r]
 
     def alone(t, w):
-        outs = [single(run_view(t, r), w[r], e_pos[r], e_neg[r], steps, offsets[r], **extra, **kw,
-                       generator=gens[r]) for r in range(g)]
+        outs = [
+            single(run_view(t, r), w[r], e_pos[r], e_neg[r], steps, offsets[r], **extra, **kw, generator=gens[r])
+            for r in range(g)
+        ]
         return torch.cat(outs, 1) if conv else torch.stack(outs)
 
     out_a, (dt_a, dw_a) = _grads(alone, t, w)
@@ -128,9 +170,11 @@ def test_group_dstd_equals_each_run_alone(kind: str, rng: torch.Generator) -> No
 def test_group_grid_draws_one_offset_per_random_run_from_its_generator() -> None:
     gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
     grid = dstd_group.group_grid(5, [None, 0.0, None], generators=gens)
-    want = [dstd.dstd_grid(5, None, generator=torch.Generator().manual_seed(1)),
-            torch.cat([dstd.dstd_grid(5, 0.0), torch.ones(1)]),
-            dstd.dstd_grid(5, None, generator=torch.Generator().manual_seed(3))]
+    want = [
+        dstd.dstd_grid(5, None, generator=torch.Generator().manual_seed(1)),
+        torch.cat([dstd.dstd_grid(5, 0.0), torch.ones(1)]),
+        dstd.dstd_grid(5, None, generator=torch.Generator().manual_seed(3)),
+    ]
     assert torch.equal(grid, torch.stack(want))
     assert torch.equal(gens[1].get_state(), torch.Generator().manual_seed(2).get_state()), "a fixed run draws nothing"
     assert dstd_group.group_grid(5, [0.0, 0.0], generators=[None, None]).shape == (2, 6)
@@ -197,8 +241,12 @@ def test_a_group_replayed_from_a_cuda_graph_trains_like_the_eager_group(tmp_path
 
 
 def test_group_plan_puts_every_run_in_one_deterministic_group() -> None:
-    plan = {f"e{e}-m{m}-s{s}": TrainConfig(**{**MLP, "e_pos": e, "steps": m, "seed": s})
-            for e in (1.0, 2.0, 4.0) for m in (3, 5) for s in (0, 1)}
+    plan = {
+        f"e{e}-m{m}-s{s}": TrainConfig(**{**MLP, "e_pos": e, "steps": m, "seed": s})
+        for e in (1.0, 2.0, 4.0)
+        for m in (3, 5)
+        for s in (0, 1)
+    }
     plan["exact-a"] = TrainConfig(**{**MLP, "exact": True})
     plan["exact-b"] = TrainConfig(**{**MLP, "exact": True, "seed": 1})
     groups = group_plan(plan, max_size=4)

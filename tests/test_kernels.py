@@ -37,8 +37,9 @@ def test_fused_end_potential_equals_the_reference_in_value_and_gradient(device: 
     g = torch.Generator().manual_seed(0)
     a, k, c, d = 5, 12, 2, 37
     # -x spans the series region of ψ (|x| < 1/2), the closed form and large x; G of both signs
-    nx = -torch.cat([torch.rand(a, k, c, 1, d // 2, generator=g) * 0.6,
-                     torch.rand(a, k, c, 1, d - d // 2, generator=g) * 30], 4)
+    nx = -torch.cat(
+        [torch.rand(a, k, c, 1, d // 2, generator=g) * 0.6, torch.rand(a, k, c, 1, d - d // 2, generator=g) * 30], 4
+    )
     nx[0, 0, 0, 0, :3] = 0.0
     xg = torch.cat([nx, torch.randn(a, k, c, 1, d, generator=g)], 3).to(device)
     ref64 = _grads(lambda x: dstd.end_potential(x), xg.double())
@@ -84,10 +85,14 @@ def test_fused_kernels_in_the_layers_and_groups_equal_the_reference(device: str,
 
     for r, f in zip(run("reference"), run("triton")):
         assert _close(f, r, 1e-5)
+
     def alone(kernel: str):
         if conv:
-            return _grads(lambda t, w: dstd.rcspike_dstd_conv2d(t, w, 2.0, -1.5, 6, 0.03, padding=1, kernel=kernel),
-                          t[:, :4], w[0])
+            return _grads(
+                lambda t, w: dstd.rcspike_dstd_conv2d(t, w, 2.0, -1.5, 6, 0.03, padding=1, kernel=kernel),
+                t[:, :4],
+                w[0],
+            )
         return _grads(lambda t, w: dstd.rcspike_dstd(t, w, 2.0, -1.5, 6, 0.03, kernel=kernel), t[0], w[0])
 
     for r, f in zip(alone("reference"), alone("triton")):
@@ -95,8 +100,19 @@ def test_fused_kernels_in_the_layers_and_groups_equal_the_reference(device: str,
 
 
 def test_a_short_training_run_with_fused_kernels_matches_the_reference(tmp_path) -> None:
-    base = dict(hidden=[32], train_subset=200, test_subset=100, steps=4, eval_steps=6, n_eval=1, epochs=1, lr=1e-3,
-                hist_samples=50, progress=False, num_threads=1)
+    base = dict(
+        hidden=[32],
+        train_subset=200,
+        test_subset=100,
+        steps=4,
+        eval_steps=6,
+        n_eval=1,
+        epochs=1,
+        lr=1e-3,
+        hist_samples=50,
+        progress=False,
+        num_threads=1,
+    )
     ref = train(TrainConfig(**base), tmp_path / "ref")
     fused = train(TrainConfig(**base, kernel="triton"), tmp_path / "fused")
     for key in ("train_loss", "test_loss"):

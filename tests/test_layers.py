@@ -36,8 +36,7 @@ def test_conv_layer_dstd_agrees_with_exact_on_small_inputs(cls, rng) -> None:
 
 
 def test_eval_mode_uses_eval_steps_and_offset() -> None:
-    layer = RCSpikeLinear(4, 2, e_pos=2.0, steps=3, offset="random", eval_steps=30,
-                          eval_offset="fixed")
+    layer = RCSpikeLinear(4, 2, e_pos=2.0, steps=3, offset="random", eval_steps=30, eval_offset="fixed")
     assert layer.grid_args()[0] == 3 and layer.grid_args()[1] is None
     layer.eval()
     assert layer.grid_args() == (30, 0.0)
@@ -86,9 +85,13 @@ def test_set_reversal_and_set_dstd_reach_every_layer() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "word"),
-    [({"e_pos": 0.0}, "e_pos"), ({"e_pos": 2.0, "e_neg": 1.0}, "e_neg"),
-     ({"e_pos": 2.0, "steps": 0}, "steps"), ({"e_pos": 2.0, "offset": "sometimes"}, "offset"),
-     ({"e_pos": 2.0, "sigma": -0.1}, "sigma")],
+    [
+        ({"e_pos": 0.0}, "e_pos"),
+        ({"e_pos": 2.0, "e_neg": 1.0}, "e_neg"),
+        ({"e_pos": 2.0, "steps": 0}, "steps"),
+        ({"e_pos": 2.0, "offset": "sometimes"}, "offset"),
+        ({"e_pos": 2.0, "sigma": -0.1}, "sigma"),
+    ],
 )
 def test_bad_layer_settings_are_rejected(kwargs: dict, word: str) -> None:
     with pytest.raises(ValueError, match=word):

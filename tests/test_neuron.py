@@ -49,8 +49,7 @@ def _ode_ttfs(t: np.ndarray, w: np.ndarray, e_pos: float, e_neg: float, v_th: fl
                 return y[0] - v_th
 
             cross.terminal, cross.direction = True, 1
-            sol = solve_ivp(lambda _, y, f=f, g=g: -f * y + g, (a, b), v, rtol=1e-12, atol=1e-14,
-                            events=cross)
+            sol = solve_ivp(lambda _, y, f=f, g=g: -f * y + g, (a, b), v, rtol=1e-12, atol=1e-14, events=cross)
             if sol.t_events[0].size:
                 out[i] = sol.t_events[0][0]
                 break
@@ -75,8 +74,7 @@ def test_rcspike_exact_asymmetric_reversal_matches_ode(rng) -> None:
     w = torch.randn(3, 8, generator=rng, dtype=torch.float64)
     v = rcspike_exact(t, w, 2.8, -1.53)
     for b in range(2):
-        np.testing.assert_allclose(v[b].numpy(), _ode_v_end(t[b].numpy(), w.numpy(), 2.8, -1.53),
-                                   atol=1e-6)
+        np.testing.assert_allclose(v[b].numpy(), _ode_v_end(t[b].numpy(), w.numpy(), 2.8, -1.53), atol=1e-6)
 
 
 def test_rcspike_potential_stays_between_reversal_potentials(rng) -> None:
@@ -138,8 +136,7 @@ def test_rcspike_exact_gradcheck(rng) -> None:
 
 def test_no_nan_gradients_at_f_zero_and_window_edges() -> None:
     t = torch.tensor([[0.0, 1.0, 0.5, 3.0]], dtype=torch.float64, requires_grad=True)
-    w = torch.tensor([[0.0, 0.4, 0.0, -0.3], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64,
-                     requires_grad=True)
+    w = torch.tensor([[0.0, 0.4, 0.0, -0.3], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
     v = rcspike_exact(t, w, 2.0, -2.0)
     v.sum().backward()
     assert torch.isfinite(t.grad).all() and torch.isfinite(w.grad).all()

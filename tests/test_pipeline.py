@@ -66,10 +66,14 @@ def test_bad_settings_fail_naming_the_key(override: dict, names: list[str]) -> N
     ("override", "names"),
     [
         ({"devices": {"conditions": {"corners": ["tt", "xx"]}}}, ["devices.conditions.corners[1]", "'xx'"]),
-        ({"devices": {"conditions": {"temperatures": [27, 130]}}},
-         ["devices.conditions.temperatures[1]", "130", "maximum of 125"]),
-        ({"circuit": {"conditions": {"temperatures": [-56]}}},
-         ["circuit.conditions.temperatures[0]", "minimum of -55"]),
+        (
+            {"devices": {"conditions": {"temperatures": [27, 130]}}},
+            ["devices.conditions.temperatures[1]", "130", "maximum of 125"],
+        ),
+        (
+            {"circuit": {"conditions": {"temperatures": [-56]}}},
+            ["circuit.conditions.temperatures[0]", "minimum of -55"],
+        ),
         ({"circuit": {"conditions": {"corners": ["tt\n.control"]}}}, ["circuit.conditions.corners[0]"]),
         ({"circuit": {"mismatch": {"instances": 0}}}, ["circuit.mismatch.instances", "minimum"]),
         ({"devices": {"corner": "ss_mm"}}, ["devices.corner", "ss_mm"]),
@@ -87,8 +91,10 @@ def test_cli_stage_override_strings_are_parsed() -> None:
     """``--config 'demo={steps: 7}'`` reaches us as strings; they are read as YAML."""
     settings = pipeline.load_profile({"profile": "smoke", **RUN, "demo": {"steps": "7"}}, root=ROOT)
     assert settings["demo"]["steps"] == 7
-    assert settings["demo"]["n_images"] == yaml.safe_load((ROOT / "config/profiles/smoke.yaml").read_text())[
-        "demo"]["n_images"], "other keys of the section keep the profile's values"
+    assert (
+        settings["demo"]["n_images"]
+        == yaml.safe_load((ROOT / "config/profiles/smoke.yaml").read_text())["demo"]["n_images"]
+    ), "other keys of the section keep the profile's values"
 
 
 def test_profile_can_be_a_file_of_ones_own(tmp_path: Path) -> None:
@@ -130,11 +136,18 @@ def test_write_json_atomic(tmp_path: Path) -> None:
 def _write_notebook(path: Path, params_source: str) -> Path:
     nb = {
         "cells": [
-            {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": params_source,
-             "outputs": [], "execution_count": None},
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["parameters"]},
+                "source": params_source,
+                "outputs": [],
+                "execution_count": None,
+            },
             {"cell_type": "code", "metadata": {}, "source": "print(x)", "outputs": [], "execution_count": None},
         ],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
     path.write_text(json.dumps(nb))
     return path
@@ -176,8 +189,9 @@ def test_paper_values_are_cited_and_well_formed() -> None:
 
 def _snakemake(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _job_counts(output: str) -> dict[str, int]:
@@ -191,8 +205,9 @@ def _job_counts(output: str) -> dict[str, int]:
 @pytest.mark.pipeline
 @pytest.mark.parametrize("profile", PROFILES)
 def test_dry_run_resolves_the_whole_dag(profile: str, tmp_path: Path) -> None:
-    proc = _snakemake("-n", "--config", f"profile={profile}", f"results_dir={tmp_path}/results",
-                      f"figures_dir={tmp_path}/figures")
+    proc = _snakemake(
+        "-n", "--config", f"profile={profile}", f"results_dir={tmp_path}/results", f"figures_dir={tmp_path}/figures"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = _job_counts(proc.stdout + proc.stderr)
     assert counts.get("report") == 1 and counts.get("all") == 1
@@ -222,9 +237,11 @@ def _kernel_registered(name: str = "pnn-imc") -> bool:
 @pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     """Run everything on the smoke profile; then: nothing to redo; one profile edit reruns only its jobs."""
-    assert _kernel_registered(), ("the Jupyter kernel 'pnn-imc' is not registered: run `make setup` or "
-                                  "python -m ipykernel install --sys-prefix --name pnn-imc "
-                                  "--display-name 'pnn-imc (pnnlib)' --env OMP_WAIT_POLICY PASSIVE")
+    assert _kernel_registered(), (
+        "the Jupyter kernel 'pnn-imc' is not registered: run `make setup` or "
+        "python -m ipykernel install --sys-prefix --name pnn-imc "
+        "--display-name 'pnn-imc (pnnlib)' --env OMP_WAIT_POLICY PASSIVE"
+    )
     out = {"results_dir": str(tmp_path / "results"), "figures_dir": str(tmp_path / "figures")}
     config = [f"{k}={v}" for k, v in out.items()]
 

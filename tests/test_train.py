@@ -15,8 +15,19 @@ from pnnlib.train import TrainConfig, resolve_device
 from pnnlib.train.__main__ import main as train_main
 from pnnlib.train.losses import _finite_times
 
-TINY = dict(hidden=[32], train_subset=200, test_subset=100, steps=4, eval_steps=6, n_eval=2,
-            epochs=2, lr=1e-3, hist_samples=50, progress=False, num_threads=1)
+TINY = dict(
+    hidden=[32],
+    train_subset=200,
+    test_subset=100,
+    steps=4,
+    eval_steps=6,
+    n_eval=2,
+    epochs=2,
+    lr=1e-3,
+    hist_samples=50,
+    progress=False,
+    num_threads=1,
+)
 
 
 # --------------------------------------------------------------------------- cost terms
@@ -140,14 +151,30 @@ def test_yaml_config_round_trip(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_short_run_on_real_fashion_mnist_learns(tmp_path) -> None:
-    cfg = TrainConfig(hidden=[100], train_subset=600, test_subset=300, steps=5, eval_steps=10, n_eval=2,
-                      epochs=3, lr=1e-3, hist_samples=100, progress=False, num_threads=1)
+    cfg = TrainConfig(
+        hidden=[100],
+        train_subset=600,
+        test_subset=300,
+        steps=5,
+        eval_steps=10,
+        n_eval=2,
+        epochs=3,
+        lr=1e-3,
+        hist_samples=100,
+        progress=False,
+        num_threads=1,
+    )
     m = train.train(cfg, tmp_path)
     assert m["status"] == "done" and m["device"] == "cpu" and len(m["history"]) == 3
     assert m["final"]["acc"] > 0.55, m["final"]  # chance is 0.10
     assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"]
-    assert {p.name for p in tmp_path.iterdir()} >= {"metrics.json", "weights.pt", "spike_hist.npz",
-                                                    "checkpoint.pt", "config.yaml"}
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "metrics.json",
+        "weights.pt",
+        "spike_hist.npz",
+        "checkpoint.pt",
+        "config.yaml",
+    }
     hist = np.load(tmp_path / "spike_hist.npz")
     assert [hist[f"layer{k}"].sum() + hist[f"below{k}"] + hist[f"above{k}"] for k in (1, 2)] == [100 * 100, 100 * 10]
     model, loaded = train.load_model(tmp_path)
@@ -192,9 +219,28 @@ def test_command_line_entry_point(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_iris_circuit_setting_trains_with_the_table2_penalties(tmp_path) -> None:
-    cfg = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, e_pos=2.8, e_neg=-1.53, e_dis=6.44,
-                      steps=10, eval_steps=30, lr=1e-2, batch=50, epochs=40, gamma1=0.1, t_ref=0.9, init_gain=1.0,
-                      gamma_w=1e-2, gamma_v=0.2, n_eval=2, eval_every=0, progress=False, num_threads=1)
+    cfg = TrainConfig(
+        model="iris_net",
+        dataset="iris",
+        n_outputs=5,
+        e_pos=2.8,
+        e_neg=-1.53,
+        e_dis=6.44,
+        steps=10,
+        eval_steps=30,
+        lr=1e-2,
+        batch=50,
+        epochs=40,
+        gamma1=0.1,
+        t_ref=0.9,
+        init_gain=1.0,
+        gamma_w=1e-2,
+        gamma_v=0.2,
+        n_eval=2,
+        eval_every=0,
+        progress=False,
+        num_threads=1,
+    )
     m = train.train(cfg, tmp_path)
     assert m["final"]["acc"] > 0.8, m["final"]  # chance is 1/3
 
@@ -262,8 +308,21 @@ def test_an_evaluation_run_twice_gives_identical_numbers(tmp_path) -> None:
     final evaluation, of an ANN curve or of a scaled-ANN search reproduces every number."""
     from pnnlib.experiments.baselines import ann_curve, scaled_ann_curve
 
-    cfg = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, epochs=1, batch=50, e_pos=100.0, steps=4,
-                      eval_steps=4, n_eval=3, sigma=0.05, hist_samples=10, device="cpu", progress=False)
+    cfg = TrainConfig(
+        model="iris_net",
+        dataset="iris",
+        n_outputs=5,
+        epochs=1,
+        batch=50,
+        e_pos=100.0,
+        steps=4,
+        eval_steps=4,
+        n_eval=3,
+        sigma=0.05,
+        hist_samples=10,
+        device="cpu",
+        progress=False,
+    )
     metrics = train.train(cfg, tmp_path / "run")
     model, cfg2 = train.load_model(tmp_path / "run")
     from pnnlib.data import load_dataset
@@ -275,8 +334,9 @@ def test_an_evaluation_run_twice_gives_identical_numbers(tmp_path) -> None:
     assert ann_curve(tmp_path / "run", [1.0, 2.0], 3) == ann_curve(tmp_path / "run", [1.0, 2.0], 3)
     # a point computed alone (as the archive caches it) equals the same point of a whole curve
     assert ann_curve(tmp_path / "run", [2.0], 3)[0] == ann_curve(tmp_path / "run", [1.0, 2.0], 3)[1]
-    assert scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2) == \
-        scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2)
+    assert scaled_ann_curve(tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2) == scaled_ann_curve(
+        tmp_path / "run", [1.0], [0.9, 1.1], None, 30, 2
+    )
 
 
 def test_schema_training_section_and_run_notebook_follow_train_config() -> None:
@@ -294,7 +354,8 @@ def test_schema_training_section_and_run_notebook_follow_train_config() -> None:
     schema = yaml.safe_load((REPO_ROOT / "config" / "schema.yaml").read_text())
     in_schema = set(schema["$defs"]["train"]["properties"])
     assert in_schema <= fields, f"schema keys that are no TrainConfig field: {sorted(in_schema - fields)}"
-    assert fields - set(ID_KEYS) - {"num_threads"} == in_schema, \
+    assert fields - set(ID_KEYS) - {"num_threads"} == in_schema, (
         f"TrainConfig fields missing from the schema's train section: {sorted(fields - set(ID_KEYS) - in_schema)}"
+    )
     declared = notebook_parameters(REPO_ROOT / "notebooks" / "run_train.ipynb")
     assert "config" in declared and not (set(declared) & fields)

@@ -54,16 +54,19 @@ def _fake_fmnist(folder: Path, monkeypatch, n_train: int = 40, n_test: int = 20)
     setting the MD5 table to its files' MD5s (the loader's code paths are the real ones)."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
-              "train-labels-idx1-ubyte": np.arange(n_train) % 10,
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
-              "t10k-labels-idx1-ubyte": np.arange(n_test) % 10}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": np.arange(n_train) % 10,
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": np.arange(n_test) % 10,
+    }
     for stem, a in arrays.items():
         raw = bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
         raw += a.astype(np.uint8).tobytes()
         (folder / f"{stem}.gz").write_bytes(gzip.compress(raw))
         monkeypatch.setitem(fmnist.FMNIST_MD5, stem, hashlib.md5(raw).hexdigest())
     return folder
+
 
 # --------------------------------------------------------------------------- the functional core
 
@@ -75,8 +78,12 @@ W = torch.tensor([[0.5, -0.2, 0.8], [0.3, 0.3, 0.3]])
 def test_non_finite_weights_are_refused_by_every_solver(bad: float) -> None:
     w = W.clone()
     w[0, 1] = bad
-    for solve in (lambda: rcspike_exact(T, w, 2.0, -2.0), lambda: ttfs_exact(T, w, 2.0, -2.0),
-                  lambda: rcspike_dstd(T, w, 2.0, -2.0, 4), lambda: ttfs_dstd(T, w, 2.0, -2.0, 4)):
+    for solve in (
+        lambda: rcspike_exact(T, w, 2.0, -2.0),
+        lambda: ttfs_exact(T, w, 2.0, -2.0),
+        lambda: rcspike_dstd(T, w, 2.0, -2.0, 4),
+        lambda: ttfs_dstd(T, w, 2.0, -2.0, 4),
+    ):
         with pytest.raises(ValueError, match="weight contains NaN or ±inf"):
             solve()
 
@@ -177,8 +184,23 @@ def test_vgg7_rejects_a_width_that_is_not_a_positive_number(width) -> None:
 
 # --------------------------------------------------------------------------- training runs and checkpoints
 
-IRIS = dict(model="iris_net", dataset="iris", n_outputs=5, e_pos=2.8, steps=4, eval_steps=4, lr=1e-2, batch=50,
-            epochs=1, n_eval=1, eval_every=0, hist_samples=10, progress=False, num_threads=1, device="cpu")
+IRIS = dict(
+    model="iris_net",
+    dataset="iris",
+    n_outputs=5,
+    e_pos=2.8,
+    steps=4,
+    eval_steps=4,
+    lr=1e-2,
+    batch=50,
+    epochs=1,
+    n_eval=1,
+    eval_every=0,
+    hist_samples=10,
+    progress=False,
+    num_threads=1,
+    device="cpu",
+)
 
 
 class _Payload:
@@ -215,8 +237,11 @@ def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path: Path, content) 
     train.train(TrainConfig(**IRIS), tmp_path)
     ckpt = tmp_path / "checkpoint.pt"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2] if content == "half" else content)
-    with pytest.raises(UnreadableFileError, match=r"checkpoint.pt: it is corrupt, truncated or not a file written "
-                                                  r"by torch.save .*Delete checkpoint.pt and rerun") as err:
+    with pytest.raises(
+        UnreadableFileError,
+        match=r"checkpoint.pt: it is corrupt, truncated or not a file written "
+        r"by torch.save .*Delete checkpoint.pt and rerun",
+    ) as err:
         train.train(TrainConfig(**{**IRIS, "epochs": 2}), tmp_path)
     assert "weights_only" not in str(err.value)
     torch.save({"model": {}}, ckpt)  # loads, but is no checkpoint of ours
@@ -231,8 +256,11 @@ def test_resume_with_another_config_is_refused_even_without_config_yaml(tmp_path
     with pytest.raises(ValueError, match=r"metrics.json records a run with a different config \(lr: 0.01 -> 0.02\)"):
         train.train(changed, tmp_path)
     (tmp_path / "metrics.json").unlink()
-    with pytest.raises(ValueError, match=r"checkpoint.pt was written by a run with a different config "
-                                         r"\(lr: 0.01 -> 0.02\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint.pt was written by a run with a different config "
+        r"\(lr: 0.01 -> 0.02\)",
+    ):
         train.train(changed, tmp_path)  # before: resumed with the old lr and recorded the new one
     resumed = train.train(TrainConfig(**{**IRIS, "epochs": 2}), tmp_path)  # epochs may change
     assert len(resumed["history"]) == 2
@@ -240,8 +268,18 @@ def test_resume_with_another_config_is_refused_even_without_config_yaml(tmp_path
 
 def test_failed_start_does_not_block_the_corrected_rerun(tmp_path: Path, monkeypatch) -> None:
     good = _fake_fmnist(tmp_path / "fmnist", monkeypatch)
-    cfg = dict(hidden=[8], steps=2, eval_steps=2, n_eval=1, epochs=1, batch=10, hist_samples=5, progress=False,
-               num_threads=1, eval_every=0)
+    cfg = dict(
+        hidden=[8],
+        steps=2,
+        eval_steps=2,
+        n_eval=1,
+        epochs=1,
+        batch=10,
+        hist_samples=5,
+        progress=False,
+        num_threads=1,
+        eval_every=0,
+    )
     run = tmp_path / "run"
     with pytest.raises(FileNotFoundError, match="Fashion-MNIST files missing"):
         train.train(TrainConfig(**cfg, data_dir=str(tmp_path / "typo"), device="cpu"), run)
@@ -253,8 +291,9 @@ def test_failed_start_does_not_block_the_corrected_rerun(tmp_path: Path, monkeyp
     assert m["status"] == "done" and (run / "config.yaml").is_file()
 
 
-@pytest.mark.parametrize(("device", "message"), [(1, "must be the string"), ("gpu", "must be the string"),
-                                                 ("cuda:x", "must be the string")])
+@pytest.mark.parametrize(
+    ("device", "message"), [(1, "must be the string"), ("gpu", "must be the string"), ("cuda:x", "must be the string")]
+)
 def test_train_config_device_must_be_a_device_string(device, message: str) -> None:
     with pytest.raises(ValueError, match=rf"TrainConfig.device: {message}"):  # before: AttributeError for 1
         TrainConfig(device=device)
@@ -273,15 +312,19 @@ def test_full_disk_says_disk_full_and_leaves_no_temporary_file(tmp_path: Path, m
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", write_half_then_fill_the_disk)
-    with pytest.raises(DiskFullError, match=rf"no space left on the disk of {tmp_path} while writing metrics.json; "
-                                            "free some space"):
+    with pytest.raises(
+        DiskFullError,
+        match=rf"no space left on the disk of {tmp_path} while writing metrics.json; "
+        "free some space",
+    ):
         write_json_atomic(target, {"acc": 0.9})
     monkeypatch.undo()
 
     def save_then_fill_the_disk(obj, f) -> None:
         Path(f).write_bytes(b"partial")
-        raise RuntimeError("[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file: "
-                           "No space left on device")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file: No space left on device"
+        )
 
     monkeypatch.setattr(torch, "save", save_then_fill_the_disk)
     with pytest.raises(DiskFullError, match="while writing weights.pt"):
@@ -356,8 +399,11 @@ def test_libjpeg_warning_about_a_damaged_image_is_an_error_naming_it(tmp_path: P
     jpg = tree / "train" / "frog" / "0001.jpg"
     data = jpg.read_bytes()
     jpg.write_bytes(data[:-2] + bytes(7) + data[-2:])  # junk before the end marker: libjpeg only warns
-    with pytest.raises(ValueError, match=r"image .*frog.0001\.jpg is damaged \(libjpeg: Corrupt JPEG data: \d+ "
-                                         r"extraneous bytes before marker 0xd9\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"image .*frog.0001\.jpg is damaged \(libjpeg: Corrupt JPEG data: \d+ "
+        r"extraneous bytes before marker 0xd9\)",
+    ):
         cifar.read_image_folder(tree, cifar_tests.COUNTS)
 
 
@@ -428,10 +474,13 @@ def test_hostile_kernel_and_paths_reach_the_shell_as_plain_words(tmp_path: Path)
     template = pipeline.notebook_shell(f"k $(touch {marks[0]}) {{threads}}", 30, reset_stale=True)
     notebook = f"nb $(touch {marks[1]}).ipynb"
     cmd = snakemake_format(  # as Snakemake fills in a rule's shell line
-        template, threads=1, log=Log([f"job `touch {marks[2]}`.log"]),
+        template,
+        threads=1,
+        log=Log([f"job `touch {marks[2]}`.log"]),
         input=InputFiles(fromdict={"notebook": notebook}),
         output=OutputFiles(fromdict={"notebook": f"out; touch {marks[3]}.ipynb"}),
-        params=Params(fromdict={"nb": "{}", "run_dir": f"run' ; touch {marks[4]} '", "resumable": "epochs"}))
+        params=Params(fromdict={"nb": "{}", "run_dir": f"run' ; touch {marks[4]} '", "resumable": "epochs"}),
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0  # the notebook does not exist: the job fails, and only that
@@ -449,8 +498,11 @@ def test_yaml_alias_bomb_profile_or_config_value_is_refused_at_once(tmp_path: Pa
 
     from snakemake.cli import parse_config  # how Snakemake reads --config (aliases expanded by reference)
 
-    flow = "{a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol], " + ", ".join(
-        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "}"
+    flow = (
+        "{a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol], "
+        + ", ".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi"))
+        + "}"
+    )
     with pytest.raises(pipeline.ProfileError, match=r"demo.*: the same value appears in two places"):
         pipeline.load_profile({"profile": "smoke", **RUN, **parse_config([f"demo={flow}"])}, root=ROOT)
     with pytest.raises(pipeline.ProfileError, match=r"--config demo.steps, line 1: YAML anchors"):
@@ -484,10 +536,17 @@ def test_every_torch_load_in_the_project_is_weights_only() -> None:
     calls = []
     for path, text in sources.items():
         for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
-                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
-                           for k in node.keywords)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            ):
+                safe = any(
+                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
                 calls.append((path.relative_to(ROOT), node.lineno, safe))
     assert calls, "the scan found no torch.load at all"
     assert [c for c in calls if not c[2]] == []

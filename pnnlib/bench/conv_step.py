@@ -38,8 +38,20 @@ from pnnlib.nn.layers import RCSpikeConv2d
 from pnnlib.nn.networks import SpikeNetwork, vgg7
 from pnnlib.train import TrainConfig, cost
 
-__all__ = ["HELP", "NAME", "add_arguments", "conv_input_shapes", "grid_intervals", "main", "measure", "report",
-           "run", "time_bare_convs", "time_step", "training_step"]
+__all__ = [
+    "HELP",
+    "NAME",
+    "add_arguments",
+    "conv_input_shapes",
+    "grid_intervals",
+    "main",
+    "measure",
+    "report",
+    "run",
+    "time_bare_convs",
+    "time_step",
+    "training_step",
+]
 
 NAME = "conv-step"
 HELP = "time one VGG7 training step with DSTD against its bare convolutions (target <= 1.5x)"
@@ -116,16 +128,20 @@ def training_step(
 
 
 def time_bare_convs(
-    shapes: Sequence[tuple[RCSpikeConv2d, tuple[int, ...]]], k: int, device: torch.device,
-    repeats: int, warmup: int = 1,
+    shapes: Sequence[tuple[RCSpikeConv2d, tuple[int, ...]]],
+    k: int,
+    device: torch.device,
+    repeats: int,
+    warmup: int = 1,
 ) -> list[float]:
     """Seconds of the conv2d forward + backward calls of one step at the DSTD shapes, no more."""
     g = torch.Generator(device=device).manual_seed(0)
     work = []
     for i, (layer, (b, c, h, w)) in enumerate(shapes):
         s = torch.rand(b * k, c, h, w, device=device, generator=g).requires_grad_(i > 0)
-        wt = torch.randn(2 * layer.weight.shape[0], *layer.weight.shape[1:], device=device,
-                         generator=g).requires_grad_()
+        wt = torch.randn(
+            2 * layer.weight.shape[0], *layer.weight.shape[1:], device=device, generator=g
+        ).requires_grad_()
         ho = (h + 2 * layer.padding - wt.shape[2]) // layer.stride + 1
         wo = (w + 2 * layer.padding - wt.shape[3]) // layer.stride + 1
         gout = torch.randn(b * k, wt.shape[0], ho, wo, device=device, generator=g)
@@ -141,16 +157,33 @@ def time_bare_convs(
 
 
 def measure(
-    width: float = 1.0, batch: int = 32, steps: int = 10, offset: str = "random", device: str = "auto",
-    repeats: int = 3, threads: int | None = None, profile: bool = False, e_pos: float = 4.0, seed: int = 0,
+    width: float = 1.0,
+    batch: int = 32,
+    steps: int = 10,
+    offset: str = "random",
+    device: str = "auto",
+    repeats: int = 3,
+    threads: int | None = None,
+    profile: bool = False,
+    e_pos: float = 4.0,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Time a VGG7 training step and its bare convolutions; returns the numbers as a dict."""
     if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     torch.manual_seed(seed)
-    cfg = TrainConfig(model="vgg7", dataset="fashion_mnist", width=width, steps=steps, offset=offset,
-                      e_pos=e_pos, batch=batch, device=str(dev), progress=False)
+    cfg = TrainConfig(
+        model="vgg7",
+        dataset="fashion_mnist",
+        width=width,
+        steps=steps,
+        offset=offset,
+        e_pos=e_pos,
+        batch=batch,
+        device=str(dev),
+        progress=False,
+    )
     net = vgg7(3, 10, 32, width, e_pos=e_pos, steps=steps, offset=offset, sigma=cfg.sigma).to(dev)
     x = torch.rand(batch, 3, 32, 32, device=dev)
     y = torch.arange(batch, device=dev) % 10
@@ -163,11 +196,19 @@ def measure(
         step_t += time_step(net, x, y, cfg, 1)
         conv_t += time_bare_convs(shapes, k, dev, 1)
     out: dict[str, Any] = {
-        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(), "width": width, "batch": batch, "steps": steps, "offset": offset,
-        "grid_intervals": k, "conv_layers": [list(s) for _, s in shapes],
-        "step_s": statistics.median(step_t), "bare_convs_s": statistics.median(conv_t),
-        "step_all_s": step_t, "bare_convs_all_s": conv_t,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "width": width,
+        "batch": batch,
+        "steps": steps,
+        "offset": offset,
+        "grid_intervals": k,
+        "conv_layers": [list(s) for _, s in shapes],
+        "step_s": statistics.median(step_t),
+        "bare_convs_s": statistics.median(conv_t),
+        "step_all_s": step_t,
+        "bare_convs_all_s": conv_t,
     }
     out["ratio"] = out["step_s"] / out["bare_convs_s"]
     if dev.type == "cuda":
@@ -221,8 +262,9 @@ def report(res: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed ``args`` (see :func:`add_arguments`), print and save it."""
     width, batch = (0.125, 8) if args.quick else (args.width, args.batch)
-    res = measure(width, batch, args.steps, args.offset, args.device, args.repeats, args.threads, args.profile,
-                  seed=args.seed)
+    res = measure(
+        width, batch, args.steps, args.offset, args.device, args.repeats, args.threads, args.profile, seed=args.seed
+    )
     print(report(res), flush=True)
     if args.json is not None:
         write_json_atomic(args.json, {k: v for k, v in res.items() if k != "profile"})

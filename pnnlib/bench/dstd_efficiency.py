@@ -188,8 +188,14 @@ def _setup(cfg: EffConfig):
     device = resolve_device(cfg.device)
     mean, std, power = WEIGHT_STATS[cfg.model]
     t_all, w0 = random_layer(
-        cfg.n_samples, cfg.n_in, cfg.n_out, w_mean=mean, w_scale=std * cfg.n_in ** (0.5 - power), seed=cfg.seed,
-        dtype=torch.float32, device=device,
+        cfg.n_samples,
+        cfg.n_in,
+        cfg.n_out,
+        w_mean=mean,
+        w_scale=std * cfg.n_in ** (0.5 - power),
+        seed=cfg.seed,
+        dtype=torch.float32,
+        device=device,
     )
     weight = torch.nn.Parameter(w0)
     opt = torch.optim.Adam([weight], lr=1e-3)
@@ -494,8 +500,13 @@ def _mib(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``python -m pnnlib.bench dstd``."""
     add_common_arguments(parser)
-    parser.add_argument("--spikes", type=int, nargs="+", default=None,
-                        help="numbers of input spikes N_in (default 100 300 1000 3000 6000; quick 100 300)")
+    parser.add_argument(
+        "--spikes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="numbers of input spikes N_in (default 100 300 1000 3000 6000; quick 100 300)",
+    )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=["exact", "dstd", "ode", "ode-adjoint"])
     parser.add_argument("--steps-rcspike", type=int, default=PAPER_STEPS["rcspike"], help="DSTD M, RC-Spike")
@@ -504,12 +515,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-samples", type=int, default=None, help="samples per epoch (default 1000; quick 200)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--e-rev", type=float, default=4.0, help="|E±| (default 4)")
-    parser.add_argument("--max-batches", type=int, default=None,
-                        help="time only this many batches per epoch and scale (default: whole epoch)")
-    parser.add_argument("--mem-budget-gb", type=float, default=6.5,
-                        help="skip configurations predicted to need more (default 6.5)")
-    parser.add_argument("--ode-max-spikes", type=int, default=None,
-                        help="largest N_in for the ODE baseline (default 300; quick 100)")
+    parser.add_argument(
+        "--max-batches",
+        type=int,
+        default=None,
+        help="time only this many batches per epoch and scale (default: whole epoch)",
+    )
+    parser.add_argument(
+        "--mem-budget-gb", type=float, default=6.5, help="skip configurations predicted to need more (default 6.5)"
+    )
+    parser.add_argument(
+        "--ode-max-spikes", type=int, default=None, help="largest N_in for the ODE baseline (default 300; quick 100)"
+    )
     parser.add_argument("--ode-batches", type=int, default=1, help="batches timed for the ODE baseline")
     parser.add_argument("--ode-solver", default="dopri5")
     parser.add_argument("--ode-rtol", type=float, default=1e-3)
@@ -563,12 +580,13 @@ def run(args: argparse.Namespace) -> int:
     if args.table_dir is not None:
         write_table(table, args.table_dir)
     if args.errors:
-        err = error_vs_grid(ERR_STEPS, ERR_E, n_samples=50 if quick else 1000, seed=args.seed,
-                            device=args.device)
+        err = error_vs_grid(ERR_STEPS, ERR_E, n_samples=50 if quick else 1000, seed=args.seed, device=args.device)
         slopes = error_slopes(err)
         result["errors"] = {**err, "slopes": slopes}
-        print(f"\nerror slopes: vs M {slopes['mean_slope_vs_m']:.3f} (theory -2), "
-              f"vs |E| {slopes['mean_slope_vs_e']:.3f} (theory -1)")
+        print(
+            f"\nerror slopes: vs M {slopes['mean_slope_vs_m']:.3f} (theory -2), "
+            f"vs |E| {slopes['mean_slope_vs_e']:.3f} (theory -1)"
+        )
     if args.json is not None:
         write_json_atomic(args.json, result)
         print(f"wrote {args.json}")

@@ -53,9 +53,7 @@ def random_layer(
     :math:`w\sim\mathcal N(w_{mean}/N_{in}, w_{scale}^2/N_{in})` ``[n_out, n_in]``."""
     gen = torch.Generator().manual_seed(seed)
     t_in = torch.rand(n_samples, n_in, generator=gen, dtype=torch.float64)
-    weight = w_mean / n_in + w_scale / math.sqrt(n_in) * torch.randn(
-        n_out, n_in, generator=gen, dtype=torch.float64
-    )
+    weight = w_mean / n_in + w_scale / math.sqrt(n_in) * torch.randn(n_out, n_in, generator=gen, dtype=torch.float64)
     return t_in.to(device=device, dtype=dtype), weight.to(device=device, dtype=dtype)
 
 
@@ -158,9 +156,7 @@ def error_vs_grid(
     for j, e in enumerate(e_grid):
         exact = torch.cat([rcspike_exact(t, weight, e, -e) for t in t_all.split(chunk)], 0)
         for i, steps in enumerate(steps_grid):
-            approx = torch.cat(
-                [rcspike_dstd(t, weight, e, -e, int(steps), offset) for t in t_all.split(chunk)], 0
-            )
+            approx = torch.cat([rcspike_dstd(t, weight, e, -e, int(steps), offset) for t in t_all.split(chunk)], 0)
             per_sample = (approx - exact).abs().mean(1)
             delta[i, j] = float(per_sample.mean())
             sem[i, j] = float(per_sample.std() / math.sqrt(n_samples)) if n_samples > 1 else 0.0

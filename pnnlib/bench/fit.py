@@ -53,8 +53,7 @@ def fit_loglog_slope(
     lx, ly = np.log10(xa[ok]), np.log10(ya[ok])
     if lx.size < 2 or np.ptp(lx) == 0:
         raise ValueError(
-            f"need at least two distinct positive x in [{x_min}, {x_max}] to fit a slope, "
-            f"got {lx.size} usable points"
+            f"need at least two distinct positive x in [{x_min}, {x_max}] to fit a slope, got {lx.size} usable points"
         )
     slope, intercept = np.polyfit(lx, ly, 1)
     return float(slope), float(intercept)

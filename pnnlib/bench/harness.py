@@ -39,9 +39,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(
-    fn: Callable[[], Any], device: torch.device, repeats: int
-) -> tuple[list[float], list[float]]:
+def time_call(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[list[float], list[float]]:
     """Wall-clock and process-CPU seconds of ``repeats`` synchronised calls of ``fn`` (no warm-up).
 
     On a shared CPU the wall-clock time includes the time other processes take from us; the
@@ -71,15 +69,10 @@ def run_child(
         RuntimeError: the child failed or printed no JSON (the message holds its stderr tail).
     """
     cmd = [sys.executable, "-m", "pnnlib.bench", *argv]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"benchmark child failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-            f"{proc.stderr[-2000:]}"
-        )
+        raise RuntimeError(f"benchmark child failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     return json.loads(lines[-1])
 
 
@@ -123,8 +116,13 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
     return "\n".join([fmt.format(*heads), sep, *(fmt.format(*b) for b in body)])
 
 
-def standalone_main(prog: str, description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
-                    run: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
+def standalone_main(
+    prog: str,
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+) -> int:
     """``main`` of a benchmark module run on its own (``python -m pnnlib.bench.<module>``): the same
     options and behaviour as its ``python -m pnnlib.bench`` subcommand."""
     parser = argparse.ArgumentParser(prog=prog, description=description)

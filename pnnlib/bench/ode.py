@@ -80,9 +80,7 @@ def rcspike_ode(
     v0 = t_in.new_zeros(t_in.shape[0], weight.shape[0])
     span = t_in.new_tensor([0.0, 1.0])
     if adjoint:
-        v = odeint_adjoint(
-            field, v0, span, method=method, rtol=rtol, atol=atol, adjoint_params=(weight,)
-        )
+        v = odeint_adjoint(field, v0, span, method=method, rtol=rtol, atol=atol, adjoint_params=(weight,))
     else:
         v = odeint(field, v0, span, method=method, rtol=rtol, atol=atol)
     return v[-1], field

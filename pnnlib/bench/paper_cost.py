@@ -143,8 +143,13 @@ class Arch:
     @classmethod
     def of(cls, cfg: TrainConfig) -> Arch:
         """The architecture of a run (``width`` only for VGG7, ``hidden`` only for the MLP)."""
-        return cls(cfg.model, cfg.dataset, cfg.width if cfg.model == "vgg7" else 1.0,
-                   tuple(cfg.hidden) if cfg.model == "mlp" else (), cfg.batch)
+        return cls(
+            cfg.model,
+            cfg.dataset,
+            cfg.width if cfg.model == "vgg7" else 1.0,
+            tuple(cfg.hidden) if cfg.model == "mlp" else (),
+            cfg.batch,
+        )
 
     @property
     def label(self) -> str:
@@ -179,8 +184,9 @@ def step_seconds(step_ref_s: float, steps: int, offset: str, ref_m: int) -> floa
     return step_ref_s * grid_intervals(steps, offset) / grid_intervals(ref_m, "random")
 
 
-def run_cost(cfg: TrainConfig, step_of: Callable[[int, str], float],
-             eval_image_of: Callable[[int, str], float] | None = None) -> dict[str, Any]:
+def run_cost(
+    cfg: TrainConfig, step_of: Callable[[int, str], float], eval_image_of: Callable[[int, str], float] | None = None
+) -> dict[str, Any]:
     """Training steps and device-seconds of one run (see the module docstring for the model);
     ``step_of(M, offset)`` is the (per-run) step time at M with that offset mode,
     ``eval_image_of(M, offset)`` the measured evaluation time per test image (default: the
@@ -190,15 +196,29 @@ def run_cost(cfg: TrainConfig, step_of: Callable[[int, str], float],
     n_test = min(cfg.test_subset or n_test, n_test)
     train_steps = cfg.epochs * math.ceil(n_train / cfg.batch)
     step_s = step_of(cfg.steps, cfg.offset)
-    epoch_evals = len({e for e in range(1, cfg.epochs + 1) if e % cfg.eval_every == 0} | {cfg.epochs}) \
-        if cfg.eval_every else 0
+    epoch_evals = (
+        len({e for e in range(1, cfg.epochs + 1) if e % cfg.eval_every == 0} | {cfg.epochs}) if cfg.eval_every else 0
+    )
     eval_images = (epoch_evals + cfg.n_eval) * n_test + min(cfg.hist_samples, n_test)
-    per_image = (eval_image_of(cfg.eval_steps, cfg.eval_offset) if eval_image_of is not None else
-                 EVAL_COST * step_of(cfg.eval_steps, cfg.eval_offset) / cfg.batch)
+    per_image = (
+        eval_image_of(cfg.eval_steps, cfg.eval_offset)
+        if eval_image_of is not None
+        else EVAL_COST * step_of(cfg.eval_steps, cfg.eval_offset) / cfg.batch
+    )
     eval_s = per_image * eval_images
-    return {"n_train": n_train, "n_test": n_test, "epochs": cfg.epochs, "steps": cfg.steps, "offset": cfg.offset,
-            "eval_steps": cfg.eval_steps, "train_steps": train_steps, "step_s": step_s, "eval_images": eval_images,
-            "eval_s": eval_s, "device_s": train_steps * step_s + eval_s}
+    return {
+        "n_train": n_train,
+        "n_test": n_test,
+        "epochs": cfg.epochs,
+        "steps": cfg.steps,
+        "offset": cfg.offset,
+        "eval_steps": cfg.eval_steps,
+        "train_steps": train_steps,
+        "step_s": step_s,
+        "eval_images": eval_images,
+        "eval_s": eval_s,
+        "device_s": train_steps * step_s + eval_s,
+    }
 
 
 class _OpCounter(TorchDispatchMode):
@@ -228,8 +248,9 @@ class _StepSetup:
     eager_step: Callable[[], Any]  # the same step dispatched op by op (counted: FLOPs, operators)
 
 
-def _setup(cfg: TrainConfig, steps: int, offset: str, device: torch.device, seed: int, group: int,
-           cuda_graph: bool = False) -> _StepSetup:
+def _setup(
+    cfg: TrainConfig, steps: int, offset: str, device: torch.device, seed: int, group: int, cuda_graph: bool = False
+) -> _StepSetup:
     """Model(s) of ``cfg`` at M = ``steps`` with ``offset``, random inputs of one batch, the step
     (with ``cfg.kernel``).
 
@@ -263,12 +284,25 @@ def _setup(cfg: TrainConfig, steps: int, offset: str, device: torch.device, seed
     if cuda_graph:
         graphed = GraphedGroupStep(gnet, opt, cfgs, N_CLASSES, xb, yb, gens)
         step = lambda: graphed(xb, yb)  # noqa: E731
-    return _StepSetup(step, lambda: group_cost(gnet, xb, yb, cfgs, N_CLASSES)[0].sum(),
-                      sum(_param_bytes(n) for n in nets), group, eager)
+    return _StepSetup(
+        step,
+        lambda: group_cost(gnet, xb, yb, cfgs, N_CLASSES)[0].sum(),
+        sum(_param_bytes(n) for n in nets),
+        group,
+        eager,
+    )
 
 
-def _time_step(cfg: TrainConfig, steps: int, device: torch.device, repeats: int, seed: int, group: int = 1,
-               offset: str = "random", cuda_graph: bool = False) -> dict[str, Any]:
+def _time_step(
+    cfg: TrainConfig,
+    steps: int,
+    device: torch.device,
+    repeats: int,
+    seed: int,
+    group: int = 1,
+    offset: str = "random",
+    cuda_graph: bool = False,
+) -> dict[str, Any]:
     """One warm-up step (counting FLOPs, operators and saved bytes), then ``repeats`` timed steps at
     M = ``steps``. ``step_s``, ``flops`` and ``ops`` are per run (a group's divided by G);
     ``group_step_s`` is the whole group's step (replayed from a CUDA graph with ``cuda_graph``; the
@@ -278,10 +312,19 @@ def _time_step(cfg: TrainConfig, steps: int, device: torch.device, repeats: int,
         saved = saved_tensor_bytes(st.eager_step)
     wall, cpu = time_call(st.step, device, repeats)
     times = wall if device.type == "cuda" else cpu
-    return {"steps": steps, "offset": offset, "group": group, "group_step_s": statistics.median(times),
-            "step_s": statistics.median(times) / group, "step_all_s": times, "wall_all_s": wall,
-            "flops": int(flops.get_total_flops()) // group, "ops": ops.ops / group, "saved_bytes": saved,
-            "param_bytes": st.param_bytes}
+    return {
+        "steps": steps,
+        "offset": offset,
+        "group": group,
+        "group_step_s": statistics.median(times),
+        "step_s": statistics.median(times) / group,
+        "step_all_s": times,
+        "wall_all_s": wall,
+        "flops": int(flops.get_total_flops()) // group,
+        "ops": ops.ops / group,
+        "saved_bytes": saved,
+        "param_bytes": st.param_bytes,
+    }
 
 
 def _time_eval(cfg: TrainConfig, steps: int, offset: str, device: torch.device, repeats: int, seed: int) -> float:
@@ -306,8 +349,9 @@ def _time_eval(cfg: TrainConfig, steps: int, offset: str, device: torch.device, 
     return statistics.median(wall if device.type == "cuda" else cpu) / batch
 
 
-def _memory_at(cfg: TrainConfig, steps: int, device: torch.device, seed: int, group: int,
-               cuda_graph: bool = False) -> int:
+def _memory_at(
+    cfg: TrainConfig, steps: int, device: torch.device, seed: int, group: int, cuda_graph: bool = False
+) -> int:
     """Training memory (bytes) of one step (of the whole group) at M = ``steps``, measured (see the
     module docstring)."""
     st = _setup(cfg, steps, "random", device, seed, group, cuda_graph)
@@ -318,9 +362,17 @@ def _memory_at(cfg: TrainConfig, steps: int, device: torch.device, seed: int, gr
 
 
 def measure_arch(
-    cfg: TrainConfig, ref_m: int, max_m: int, device: torch.device, repeats: int, seed: int = 0,
-    check_m: int | None = None, measure_budget_s: float = 5.0, group: int = 1,
-    grid_points: Sequence[tuple[int, str]] = (), eval_points: Sequence[tuple[int, str]] = (),
+    cfg: TrainConfig,
+    ref_m: int,
+    max_m: int,
+    device: torch.device,
+    repeats: int,
+    seed: int = 0,
+    check_m: int | None = None,
+    measure_budget_s: float = 5.0,
+    group: int = 1,
+    grid_points: Sequence[tuple[int, str]] = (),
+    eval_points: Sequence[tuple[int, str]] = (),
     cuda_graph: bool = False,
 ) -> dict[str, Any]:
     """Measure the architecture of ``cfg``: step time, FLOPs and saved bytes at M_ref (and at
@@ -332,17 +384,24 @@ def measure_arch(
     out: dict[str, Any] = {"ref": ref, "max_m": max_m, "group": group}
     if check_m is not None:
         chk = _time_step(cfg, check_m, device, repeats, seed, group, cuda_graph=cuda_graph)
-        out["check"] = {**chk, "time_ratio": chk["step_s"] / ref["step_s"],
-                        "saved_ratio": chk["saved_bytes"] / ref["saved_bytes"],
-                        "k_ratio": grid_intervals(check_m, "random") / grid_intervals(ref_m, "random"),
-                        "m_ratio": check_m / ref_m}
+        out["check"] = {
+            **chk,
+            "time_ratio": chk["step_s"] / ref["step_s"],
+            "saved_ratio": chk["saved_bytes"] / ref["saved_bytes"],
+            "k_ratio": grid_intervals(check_m, "random") / grid_intervals(ref_m, "random"),
+            "m_ratio": check_m / ref_m,
+        }
     if grid_points:
-        out["by_m"] = {f"{m}-{o}": (ref if (m, o) == (ref_m, "random") else
-                                    _time_step(cfg, m, device, repeats, seed, group, o, cuda_graph))["step_s"]
-                       for m, o in sorted(set(grid_points))}
+        out["by_m"] = {
+            f"{m}-{o}": (
+                ref if (m, o) == (ref_m, "random") else _time_step(cfg, m, device, repeats, seed, group, o, cuda_graph)
+            )["step_s"]
+            for m, o in sorted(set(grid_points))
+        }
     if eval_points:
-        out["eval_by_m"] = {f"{m}-{o}": _time_eval(cfg, m, o, device, repeats, seed)
-                            for m, o in sorted(set(eval_points))}
+        out["eval_by_m"] = {
+            f"{m}-{o}": _time_eval(cfg, m, o, device, repeats, seed) for m, o in sorted(set(eval_points))
+        }
     forward_s = EVAL_COST * step_seconds(ref["group_step_s"], max_m, "random", ref_m)
     if max_m == ref_m and device.type == "cpu":
         out.update(memory_bytes=ADAM_COPIES * ref["param_bytes"] + ref["saved_bytes"], memory_source="measured")
@@ -355,11 +414,25 @@ def measure_arch(
 
 
 def estimate(
-    profile: str = "paper", *, ref_m: int = 10, check_m: int | None = None, check_family: str | None = None,
-    device: str = "auto", repeats: int = 3, seed: int = 0, threads: int | None = None,
-    gpu_tflops: float = 20.0, gpu_op_us: float = 10.0, gpu_speedup: float | None = None,
-    measure_budget_s: float = 5.0, root: str | Path | None = None, log: Any = None, group: int = 1,
-    m_scaling: str = "auto", kernel: str = "reference", cuda_graph: bool = False,
+    profile: str = "paper",
+    *,
+    ref_m: int = 10,
+    check_m: int | None = None,
+    check_family: str | None = None,
+    device: str = "auto",
+    repeats: int = 3,
+    seed: int = 0,
+    threads: int | None = None,
+    gpu_tflops: float = 20.0,
+    gpu_op_us: float = 10.0,
+    gpu_speedup: float | None = None,
+    measure_budget_s: float = 5.0,
+    root: str | Path | None = None,
+    log: Any = None,
+    group: int = 1,
+    m_scaling: str = "auto",
+    kernel: str = "reference",
+    cuda_graph: bool = False,
 ) -> dict[str, Any]:
     """Measure every architecture of the profile's plans and cost every run; returns the numbers.
 
@@ -387,8 +460,9 @@ def estimate(
     if check_family is None:
         check_family = next((f for f in plans if f != "mlp"), next(iter(plans)))
     if check_family not in plans:
-        raise pipeline.ProfileError(f"--check-family {check_family!r} is not in profile {profile!r} "
-                                    f"(known: {', '.join(plans)})")
+        raise pipeline.ProfileError(
+            f"--check-family {check_family!r} is not in profile {profile!r} (known: {', '.join(plans)})"
+        )
     measured_m = m_scaling == "measured" or (m_scaling == "auto" and dev.type == "cuda")
     archs: dict[Arch, TrainConfig] = {}
     max_m: dict[Arch, int] = {}
@@ -406,20 +480,49 @@ def estimate(
     measured: dict[Arch, dict[str, Any]] = {}
     for a, cfg in archs.items():
         if log is not None:
-            what = f"{len(points[a])} training and {len(eval_points[a])} evaluation (M, offset) points" \
-                if measured_m else f"M = {ref_m}"
-            print(f"  measuring {a.label}{f' in groups of {group}' if group > 1 else ''} at {what}"
-                  f"{f' and M = {check_m}' if a == check_arch else ''} ...", file=log, flush=True)
-        m = measure_arch(cfg, ref_m, max_m[a], dev, repeats, seed, check_m if a == check_arch else None,
-                         measure_budget_s, group, sorted(points[a]) if measured_m else (),
-                         sorted(eval_points[a]) if measured_m else (), cuda_graph)
+            what = (
+                f"{len(points[a])} training and {len(eval_points[a])} evaluation (M, offset) points"
+                if measured_m
+                else f"M = {ref_m}"
+            )
+            print(
+                f"  measuring {a.label}{f' in groups of {group}' if group > 1 else ''} at {what}"
+                f"{f' and M = {check_m}' if a == check_arch else ''} ...",
+                file=log,
+                flush=True,
+            )
+        m = measure_arch(
+            cfg,
+            ref_m,
+            max_m[a],
+            dev,
+            repeats,
+            seed,
+            check_m if a == check_arch else None,
+            measure_budget_s,
+            group,
+            sorted(points[a]) if measured_m else (),
+            sorted(eval_points[a]) if measured_m else (),
+            cuda_graph,
+        )
         ref = m["ref"]
-        gpu_ref_s = ref["step_s"] / gpu_speedup if gpu_speedup else \
-            max(ref["flops"] / (gpu_tflops * 1e12), ref["ops"] * gpu_op_us * 1e-6)
-        measured[a] = {"arch": a.label, "model": a.model, "dataset": a.dataset, "width": a.width,
-                       "hidden": list(a.hidden), "batch": a.batch, **m,
-                       "gpu_step_ref_s": None if dev.type == "cuda" else gpu_ref_s,
-                       "gpu_speedup": None if dev.type == "cuda" else ref["step_s"] / gpu_ref_s}
+        gpu_ref_s = (
+            ref["step_s"] / gpu_speedup
+            if gpu_speedup
+            else max(ref["flops"] / (gpu_tflops * 1e12), ref["ops"] * gpu_op_us * 1e-6)
+        )
+        measured[a] = {
+            "arch": a.label,
+            "model": a.model,
+            "dataset": a.dataset,
+            "width": a.width,
+            "hidden": list(a.hidden),
+            "batch": a.batch,
+            **m,
+            "gpu_step_ref_s": None if dev.type == "cuda" else gpu_ref_s,
+            "gpu_speedup": None if dev.type == "cuda" else ref["step_s"] / gpu_ref_s,
+        }
+
     def step_of(a: Arch) -> Callable[[int, str], float]:
         if measured_m:
             return lambda steps, offset: measured[a]["by_m"][f"{steps}-{offset}"]
@@ -440,46 +543,84 @@ def estimate(
             runs.append(r)
         for a, rs in by_arch.items():
             device_h = sum(r["device_s"] for r in rs) / 3600
-            families.append({
-                "family": family, "arch": a.label, "runs": len(rs), "epochs": sum(r["epochs"] for r in rs),
-                "train_steps": sum(r["train_steps"] for r in rs), "step_ref_s": measured[a]["ref"]["step_s"],
-                "eval_share": sum(r["eval_s"] for r in rs) / 3600 / device_h, "device_h": device_h,
-                "gpu_h": device_h if dev.type == "cuda" else device_h / measured[a]["gpu_speedup"],
-                "max_m": max(r["steps"] for r in rs), "memory_gib": measured[a]["memory_bytes"] / 2**30,
-                "memory_source": measured[a]["memory_source"],
-            })
-    total = {"family": "total", "runs": len(runs), "epochs": sum(f["epochs"] for f in families),
-             "train_steps": sum(f["train_steps"] for f in families),
-             "device_h": sum(f["device_h"] for f in families), "gpu_h": sum(f["gpu_h"] for f in families),
-             "memory_gib": max(f["memory_gib"] for f in families)}
+            families.append(
+                {
+                    "family": family,
+                    "arch": a.label,
+                    "runs": len(rs),
+                    "epochs": sum(r["epochs"] for r in rs),
+                    "train_steps": sum(r["train_steps"] for r in rs),
+                    "step_ref_s": measured[a]["ref"]["step_s"],
+                    "eval_share": sum(r["eval_s"] for r in rs) / 3600 / device_h,
+                    "device_h": device_h,
+                    "gpu_h": device_h if dev.type == "cuda" else device_h / measured[a]["gpu_speedup"],
+                    "max_m": max(r["steps"] for r in rs),
+                    "memory_gib": measured[a]["memory_bytes"] / 2**30,
+                    "memory_source": measured[a]["memory_source"],
+                }
+            )
+    total = {
+        "family": "total",
+        "runs": len(runs),
+        "epochs": sum(f["epochs"] for f in families),
+        "train_steps": sum(f["train_steps"] for f in families),
+        "device_h": sum(f["device_h"] for f in families),
+        "gpu_h": sum(f["gpu_h"] for f in families),
+        "memory_gib": max(f["memory_gib"] for f in families),
+    }
     check = measured[check_arch]["check"]
     return {
-        "profile": profile, "device": str(dev),
+        "profile": profile,
+        "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(), "time": "wall-clock" if dev.type == "cuda" else "process CPU",
-        "ref_m": ref_m, "repeats": repeats, "seed": seed, "source": source_state(), "group": group, "kernel": kernel,
+        "threads": torch.get_num_threads(),
+        "time": "wall-clock" if dev.type == "cuda" else "process CPU",
+        "ref_m": ref_m,
+        "repeats": repeats,
+        "seed": seed,
+        "source": source_state(),
+        "group": group,
+        "kernel": kernel,
         "cuda_graph": cuda_graph,
         "m_scaling": "measured" if measured_m else "linear",
         "assumptions": {
-            "step_scaling": "step(M) measured at every (M, offset mode) of the plan" if measured_m else
-            "step(M) = step(M_ref) * K(M) / K(M_ref), K = M + 1 (random offset) or M (fixed)",
-            "group": f"runs trained in groups of {group}, each costing the group's step / {group}" if group > 1
+            "step_scaling": "step(M) measured at every (M, offset mode) of the plan"
+            if measured_m
+            else "step(M) = step(M_ref) * K(M) / K(M_ref), K = M + 1 (random offset) or M (fixed)",
+            "group": f"runs trained in groups of {group}, each costing the group's step / {group}"
+            if group > 1
             else "each run trained alone",
             "eval_cost_per_image": EVAL_COST,
             "eval": "an evaluation image costs what one run's no-grad forward and cost take per image at its "
-                    "eval_batch and eval M"
-            if measured_m else f"an evaluation image costs {EVAL_COST:.2f} of a training image at the same M",
+            "eval_batch and eval M"
+            if measured_m
+            else f"an evaluation image costs {EVAL_COST:.2f} of a training image at the same M",
             "cpu_memory": "saved-for-backward bytes + 4 x parameter bytes (params, grads, Adam moments)",
-            "gpu_projection": None if dev.type == "cuda" else (
-                f"GPU time = CPU time / {gpu_speedup:g} (--gpu-speedup)" if gpu_speedup else
-                f"GPU step = max(conv+matmul FLOPs / {gpu_tflops:g} TFLOP/s sustained, "
-                f"dispatched operators x {gpu_op_us:g} us launch overhead); element-wise work not modelled"),
-            "gpu_tflops": gpu_tflops, "gpu_op_us": gpu_op_us, "gpu_speedup": gpu_speedup,
+            "gpu_projection": None
+            if dev.type == "cuda"
+            else (
+                f"GPU time = CPU time / {gpu_speedup:g} (--gpu-speedup)"
+                if gpu_speedup
+                else f"GPU step = max(conv+matmul FLOPs / {gpu_tflops:g} TFLOP/s sustained, "
+                f"dispatched operators x {gpu_op_us:g} us launch overhead); element-wise work not modelled"
+            ),
+            "gpu_tflops": gpu_tflops,
+            "gpu_op_us": gpu_op_us,
+            "gpu_speedup": gpu_speedup,
         },
-        "linearity": {"arch": check_arch.label, "family": check_family, "ref_m": ref_m, "check_m": check_m,
-                      **{k: check[k] for k in ("time_ratio", "saved_ratio", "k_ratio", "m_ratio")},
-                      "step_ref_s": measured[check_arch]["ref"]["step_s"], "step_check_s": check["step_s"]},
-        "architectures": list(measured.values()), "families": families, "total": total, "runs": runs,
+        "linearity": {
+            "arch": check_arch.label,
+            "family": check_family,
+            "ref_m": ref_m,
+            "check_m": check_m,
+            **{k: check[k] for k in ("time_ratio", "saved_ratio", "k_ratio", "m_ratio")},
+            "step_ref_s": measured[check_arch]["ref"]["step_s"],
+            "step_check_s": check["step_s"],
+        },
+        "architectures": list(measured.values()),
+        "families": families,
+        "total": total,
+        "runs": runs,
     }
 
 
@@ -488,23 +629,43 @@ def report(res: Mapping[str, Any]) -> str:
     cuda = res["device"].startswith("cuda")
     unit = "GPU-h" if cuda else "CPU-h"
     lin = res["linearity"]
-    arch_cols = [("arch", "architecture"), ("step_ms", f"step @M={res['ref_m']} [ms]"), ("gflop", "GFLOP/step"),
-                 ("ops", "ops/step"),
-                 ("saved_mib", "saved [MiB]"), ("max_m", "max M"), ("memory_gib", "train mem @max M [GiB]"),
-                 ("memory_source", "memory")]
+    arch_cols = [
+        ("arch", "architecture"),
+        ("step_ms", f"step @M={res['ref_m']} [ms]"),
+        ("gflop", "GFLOP/step"),
+        ("ops", "ops/step"),
+        ("saved_mib", "saved [MiB]"),
+        ("max_m", "max M"),
+        ("memory_gib", "train mem @max M [GiB]"),
+        ("memory_source", "memory"),
+    ]
     if not cuda:
         arch_cols.insert(4, ("gpu_speedup", "GPU speedup (assumed)"))
     if res["group"] > 1:
         arch_cols[1] = ("step_ms", f"step per run @M={res['ref_m']} [ms]")
         arch_cols.insert(2, ("group_step_ms", f"group of {res['group']} [ms]"))
-    arch_rows = [{**a, "step_ms": a["ref"]["step_s"] * 1e3, "group_step_ms": a["ref"]["group_step_s"] * 1e3,
-                  "gflop": a["ref"]["flops"] / 1e9,
-                  "ops": a["ref"]["ops"], "saved_mib": a["ref"]["saved_bytes"] / 2**20,
-                  "memory_gib": a["memory_bytes"] / 2**30}
-                 for a in res["architectures"]]
-    fam_cols = [("family", "family"), ("arch", "architecture"), ("runs", "runs"), ("epochs", "epochs"),
-                ("train_steps", "train steps"), ("step_ms", f"step @M={res['ref_m']} [ms]"),
-                ("eval_pct", "eval %"), ("device_h", unit)]
+    arch_rows = [
+        {
+            **a,
+            "step_ms": a["ref"]["step_s"] * 1e3,
+            "group_step_ms": a["ref"]["group_step_s"] * 1e3,
+            "gflop": a["ref"]["flops"] / 1e9,
+            "ops": a["ref"]["ops"],
+            "saved_mib": a["ref"]["saved_bytes"] / 2**20,
+            "memory_gib": a["memory_bytes"] / 2**30,
+        }
+        for a in res["architectures"]
+    ]
+    fam_cols = [
+        ("family", "family"),
+        ("arch", "architecture"),
+        ("runs", "runs"),
+        ("epochs", "epochs"),
+        ("train_steps", "train steps"),
+        ("step_ms", f"step @M={res['ref_m']} [ms]"),
+        ("eval_pct", "eval %"),
+        ("device_h", unit),
+    ]
     if not cuda:
         fam_cols.append(("gpu_h", "GPU-h (projected)"))
     fam_cols += [("max_m", "max M"), ("memory_gib", "train mem [GiB]")]
@@ -515,8 +676,11 @@ def report(res: Mapping[str, Any]) -> str:
         f"{res['time']} time, median of {res['repeats']} steps after 1 warm-up, {res['kernel']} DSTD kernels"
         + (", steps replayed from a CUDA graph" if res["cuda_graph"] else "")
         + (f"; groups of {res['group']} runs, per-run steps (group step / {res['group']})" if res["group"] > 1 else ""),
-        "", "Measured per architecture (random inputs, random offset):", format_table(arch_rows, arch_cols),
-        "", f"Per family ({unit}: measured step times x the cost model):",
+        "",
+        "Measured per architecture (random inputs, random offset):",
+        format_table(arch_rows, arch_cols),
+        "",
+        f"Per family ({unit}: measured step times x the cost model):",
         format_table([*fam_rows, res["total"]], fam_cols),
         "",
         f"Linearity check ({lin['arch']}): step(M={lin['check_m']}) / step(M={lin['ref_m']}) = "
@@ -546,34 +710,79 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check-m", type=int, default=None, help="second M for the linearity check (default 2 x ref)")
     p.add_argument("--check-family", default=None, help="family whose architecture is checked (default: 1st CNN)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--gpu-tflops", type=float, default=20.0,
-                   help="assumed sustained GPU FLOP/s (in TFLOP/s) for the CPU-run projection (default 20)")
-    p.add_argument("--gpu-op-us", type=float, default=10.0,
-                   help="assumed GPU launch overhead per operator in microseconds for the projection (default 10)")
-    p.add_argument("--gpu-speedup", type=float, default=None,
-                   help="assumed GPU speed-up over the measured CPU step instead of the FLOP count")
-    p.add_argument("--group", type=int, default=1,
-                   help="time groups of G runs trained together (pnnlib.train.group); cost per run (default 1)")
-    p.add_argument("--kernel", choices=KERNELS, default="reference",
-                   help="DSTD elementwise kernels of every run (pnnlib.core.kernels; default reference)")
-    p.add_argument("--cuda-graph", action="store_true",
-                   help="time the (group) training step replayed from a CUDA graph (CUDA only)")
-    p.add_argument("--m-scaling", choices=("auto", "linear", "measured"), default="auto",
-                   help="step vs M: linear in K from --ref-m, or measured at every M of the plan "
-                        "(default auto: measured on CUDA, linear on the CPU)")
-    p.add_argument("--measure-budget", type=float, default=5.0,
-                   help="CPU: measure memory at the largest M if a forward there takes <= this many s (default 5)")
+    p.add_argument(
+        "--gpu-tflops",
+        type=float,
+        default=20.0,
+        help="assumed sustained GPU FLOP/s (in TFLOP/s) for the CPU-run projection (default 20)",
+    )
+    p.add_argument(
+        "--gpu-op-us",
+        type=float,
+        default=10.0,
+        help="assumed GPU launch overhead per operator in microseconds for the projection (default 10)",
+    )
+    p.add_argument(
+        "--gpu-speedup",
+        type=float,
+        default=None,
+        help="assumed GPU speed-up over the measured CPU step instead of the FLOP count",
+    )
+    p.add_argument(
+        "--group",
+        type=int,
+        default=1,
+        help="time groups of G runs trained together (pnnlib.train.group); cost per run (default 1)",
+    )
+    p.add_argument(
+        "--kernel",
+        choices=KERNELS,
+        default="reference",
+        help="DSTD elementwise kernels of every run (pnnlib.core.kernels; default reference)",
+    )
+    p.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="time the (group) training step replayed from a CUDA graph (CUDA only)",
+    )
+    p.add_argument(
+        "--m-scaling",
+        choices=("auto", "linear", "measured"),
+        default="auto",
+        help="step vs M: linear in K from --ref-m, or measured at every M of the plan "
+        "(default auto: measured on CUDA, linear on the CPU)",
+    )
+    p.add_argument(
+        "--measure-budget",
+        type=float,
+        default=5.0,
+        help="CPU: measure memory at the largest M if a forward there takes <= this many s (default 5)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the estimate for parsed ``args`` (``--quick``: profile smoke, 1 repeat), print and save it."""
     profile, repeats = ("smoke", 1) if args.quick else (args.profile, args.repeats)
     try:
-        res = estimate(profile, ref_m=args.ref_m, check_m=args.check_m, check_family=args.check_family,
-                       device=args.device, repeats=repeats, seed=args.seed, threads=args.threads,
-                       gpu_tflops=args.gpu_tflops, gpu_op_us=args.gpu_op_us, gpu_speedup=args.gpu_speedup,
-                       measure_budget_s=args.measure_budget, log=sys.stderr, group=args.group,
-                       m_scaling=args.m_scaling, kernel=args.kernel, cuda_graph=args.cuda_graph)
+        res = estimate(
+            profile,
+            ref_m=args.ref_m,
+            check_m=args.check_m,
+            check_family=args.check_family,
+            device=args.device,
+            repeats=repeats,
+            seed=args.seed,
+            threads=args.threads,
+            gpu_tflops=args.gpu_tflops,
+            gpu_op_us=args.gpu_op_us,
+            gpu_speedup=args.gpu_speedup,
+            measure_budget_s=args.measure_budget,
+            log=sys.stderr,
+            group=args.group,
+            m_scaling=args.m_scaling,
+            kernel=args.kernel,
+            cuda_graph=args.cuda_graph,
+        )
     except pipeline.ProfileError as err:
         print(f"paper-cost: {err}", file=sys.stderr)
         return 2

@@ -36,8 +36,7 @@ def plot_fig2(cases: Sequence[dict[str, Any]], *, ncols: int = 3) -> plt.Figure:
     narrowing range of v(1) with smaller |E| is visible.
     """
     nrows = -(-len(cases) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), sharex=True,
-                             sharey="row", squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), sharex=True, sharey="row", squeeze=False)
     for ax, case in zip(axes.flat, cases, strict=False):
         v_exact = np.asarray(case["v_exact"])
         v_dstd = np.asarray(case["v_dstd"])
@@ -47,7 +46,7 @@ def plot_fig2(cases: Sequence[dict[str, Any]], *, ncols: int = 3) -> plt.Figure:
         ax.set_title(f"|E±| = {case['e']:g}, M = {case['steps']}", fontsize=10)
         ax.axvline(1.0, color="0.8", lw=0.8, zorder=0)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(cases):]:
+    for ax in axes.flat[len(cases) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("time t (accumulation phase)")
@@ -102,33 +101,45 @@ def plot_fig3ab(
     ax_b.axvline(slopes["e_min"], color="0.5", ls=":", lw=1)
     ax_a.set_xlabel("number of DSTD time steps M")
     ax_b.set_xlabel("reversal potential |E±|")
-    for ax, letter, key, theory in (
-        (ax_a, "a", "mean_slope_vs_m", -2), (ax_b, "b", "mean_slope_vs_e", -1)
-    ):
+    for ax, letter, key, theory in ((ax_a, "a", "mean_slope_vs_m", -2), (ax_b, "b", "mean_slope_vs_e", -1)):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylabel(r"error $\delta = \langle|v(1)-\hat v(1)|\rangle$")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="lower left")
         mean = slopes.get(key)
-        ax.text(0.98, 0.98, f"mean fitted slope {mean:.2f}\ntheory {theory}" if mean is not None else "",
-                transform=ax.transAxes, ha="right", va="top", fontsize=8,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"})
+        ax.text(
+            0.98,
+            0.98,
+            f"mean fitted slope {mean:.2f}\ntheory {theory}" if mean is not None else "",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
+        )
         ax.set_title(f"({letter})", loc="left", fontweight="bold")
     fig.legend(
-        handles=[plt.Line2D([], [], color="k", ls="--", marker="o", ms=4, label="experiment"),
-                 plt.Line2D([], [], color="k", lw=0.9, label=r"theory $C M^{-2}|E|^{-1}$"),
-                 plt.Line2D([], [], color="0.5", ls=":", label="start of fitted range")],
-        loc="upper center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 1.04),
+        handles=[
+            plt.Line2D([], [], color="k", ls="--", marker="o", ms=4, label="experiment"),
+            plt.Line2D([], [], color="k", lw=0.9, label=r"theory $C M^{-2}|E|^{-1}$"),
+            plt.Line2D([], [], color="0.5", ls=":", label="start of fitted range"),
+        ],
+        loc="upper center",
+        ncol=3,
+        frameon=False,
+        bbox_to_anchor=(0.5, 1.04),
     )
     fig.tight_layout()
     return fig
 
 
 def _series(rows: Sequence[dict[str, Any]], model: str, method: str, key: str) -> tuple[list, list]:
-    pts = sorted((r["n_in"], r[key]) for r in rows
-                 if r["model"] == model and r["method"] == method and r.get(key) is not None
-                 and "skipped" not in r)
+    pts = sorted(
+        (r["n_in"], r[key])
+        for r in rows
+        if r["model"] == model and r["method"] == method and r.get(key) is not None and "skipped" not in r
+    )
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
@@ -163,34 +174,48 @@ def plot_fig3cf(eff: dict[str, Any], ratio_rows: Sequence[dict[str, Any]]) -> pl
             label = st["label"] + (f", M = {steps}" if method == "dstd" else "")
             ax_t.plot(*_series(rows, model, method, "epoch_s"), label=label, **style)
             ax_m.plot(*_mib(_series(rows, model, method, peak_key)), **style)
-            ax_m.plot(*_mib(_series(rows, model, method, "saved_bytes")), mfc="none", lw=0.8,
-                      alpha=0.8, **style)
-        skipped = [(r["n_in"], r["predicted_peak_bytes"] / 2**20) for r in rows
-                   if r["model"] == model and "skipped" in r]
+            ax_m.plot(*_mib(_series(rows, model, method, "saved_bytes")), mfc="none", lw=0.8, alpha=0.8, **style)
+        skipped = [
+            (r["n_in"], r["predicted_peak_bytes"] / 2**20) for r in rows if r["model"] == model and "skipped" in r
+        ]
         if skipped:
             ax_m.plot(*zip(*skipped, strict=True), "x", color="0.5", ls="none")
-        ax_m.legend(handles=[
-            plt.Line2D([], [], color="k", marker="o", label=peak_name),
-            plt.Line2D([], [], color="k", marker="o", mfc="none", lw=0.8, label="saved for backward"),
-            plt.Line2D([], [], color="0.5", marker="x", ls="none", label="skipped: predicted peak > budget"),
-        ], fontsize=7, title="colours as in the time panel", title_fontsize=7)
-        rat = sorted((r for r in ratio_rows if r["model"] == model and r["baseline"] == "exact"
-                      and r["method"] == "dstd"), key=lambda r: r["n_in"])
+        ax_m.legend(
+            handles=[
+                plt.Line2D([], [], color="k", marker="o", label=peak_name),
+                plt.Line2D([], [], color="k", marker="o", mfc="none", lw=0.8, label="saved for backward"),
+                plt.Line2D([], [], color="0.5", marker="x", ls="none", label="skipped: predicted peak > budget"),
+            ],
+            fontsize=7,
+            title="colours as in the time panel",
+            title_fontsize=7,
+        )
+        rat = sorted(
+            (r for r in ratio_rows if r["model"] == model and r["baseline"] == "exact" and r["method"] == "dstd"),
+            key=lambda r: r["n_in"],
+        )
         peak_ratio = "cuda_peak_ratio" if cuda else "peak_rss_ratio"
-        for key, lab, col, mk in (("time_ratio", "time (wall clock)", "C0", "o"),
-                                  ("cpu_time_ratio", "time (process CPU)", "C4", "D"),
-                                  (peak_ratio, peak_name, "C1", "s"), ("saved_ratio", "saved bytes", "C2", "^")):
+        for key, lab, col, mk in (
+            ("time_ratio", "time (wall clock)", "C0", "o"),
+            ("cpu_time_ratio", "time (process CPU)", "C4", "D"),
+            (peak_ratio, peak_name, "C1", "s"),
+            ("saved_ratio", "saved bytes", "C2", "^"),
+        ):
             pts = [(r["n_in"], r[key]) for r in rat if r.get(key)]
             if pts:
                 xs, ys = zip(*pts, strict=True)
                 ax_r.plot(xs, ys, marker=mk, color=col, label=lab)
                 for x, y in pts:
-                    ax_r.annotate(f"{y:.0f}×" if y >= 10 else f"{y:.1f}×", (x, y), fontsize=7,
-                                  textcoords="offset points", xytext=(4, 4))
+                    ax_r.annotate(
+                        f"{y:.0f}×" if y >= 10 else f"{y:.1f}×",
+                        (x, y),
+                        fontsize=7,
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                    )
         ax_r.axhline(1.0, color="0.6", lw=0.8)
         title = f"{_MODEL_TITLE[model]} (1 layer, {eff['settings'].get('n_out', 1000)} neurons)"
-        for ax, ylabel in ((ax_t, "training time per epoch [s]"), (ax_m, "memory [MiB]"),
-                           (ax_r, "exact / DSTD")):
+        for ax, ylabel in ((ax_t, "training time per epoch [s]"), (ax_m, "memory [MiB]"), (ax_r, "exact / DSTD")):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xticks(spikes, [str(n) for n in spikes])

@@ -40,8 +40,18 @@ from pnnlib.nn.networks import mlp
 from pnnlib.train import TrainConfig, cost, resolve_device
 from pnnlib.train.group import GroupAdam, group_step
 
-__all__ = ["HELP", "NAME", "add_arguments", "main", "measure", "report", "run", "time_bare_matmuls", "time_group_step",
-           "time_step"]
+__all__ = [
+    "HELP",
+    "NAME",
+    "add_arguments",
+    "main",
+    "measure",
+    "report",
+    "run",
+    "time_bare_matmuls",
+    "time_group_step",
+    "time_step",
+]
 
 NAME = "train-step"
 HELP = "time one MLP 784-400-400-10 training step with DSTD against its bare matmuls (target <= 1.5x)"
@@ -85,8 +95,14 @@ def time_group_step(cfg: TrainConfig, batch: int, group: int, device: torch.devi
     """A closure running one training step of ``group`` MLP runs of ``cfg`` trained as one group."""
     nets = []
     for r in range(group):
-        net = mlp(SIZES, e_pos=cfg.e_pos, steps=cfg.steps, offset=cfg.offset, sigma=cfg.sigma,
-                  init_generator=torch.Generator().manual_seed(r)).to(device)
+        net = mlp(
+            SIZES,
+            e_pos=cfg.e_pos,
+            steps=cfg.steps,
+            offset=cfg.offset,
+            sigma=cfg.sigma,
+            init_generator=torch.Generator().manual_seed(r),
+        ).to(device)
         net.set_generator(torch.Generator(device=device).manual_seed(r))
         nets.append(net)
     g = torch.Generator(device=device).manual_seed(0)
@@ -120,8 +136,14 @@ def time_bare_matmuls(batch: int, k: int, device: torch.device) -> Callable[[], 
 
 
 def measure(
-    batches: Sequence[int] = (32, 128), steps: int = 10, offset: str = "random", device: str = "auto",
-    repeats: int = 20, threads: int | None = None, profile: bool = False, groups: Sequence[int] = (),
+    batches: Sequence[int] = (32, 128),
+    steps: int = 10,
+    offset: str = "random",
+    device: str = "auto",
+    repeats: int = 20,
+    threads: int | None = None,
+    profile: bool = False,
+    groups: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Time the MLP step and its bare matmuls for each batch size (and the per-run step of groups of
     each size in ``groups``); returns the numbers."""
@@ -132,9 +154,16 @@ def measure(
     cfg = TrainConfig(steps=steps, offset=offset, device=str(dev), progress=False)
     k = steps + 1 if offset == "random" else steps
     out: dict[str, Any] = {
-        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(), "sizes": list(SIZES), "steps": steps, "offset": offset,
-        "grid_intervals": k, "e_pos": cfg.e_pos, "sigma": cfg.sigma, "results": [],
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "sizes": list(SIZES),
+        "steps": steps,
+        "offset": offset,
+        "grid_intervals": k,
+        "e_pos": cfg.e_pos,
+        "sigma": cfg.sigma,
+        "results": [],
     }
     for batch in batches:
         fwd_bwd, step = time_step(cfg, batch, dev)
@@ -150,9 +179,13 @@ def measure(
             t_bare.append(_time(bare, dev))
             for g, fn in grouped.items():
                 t_group[g].append(_time(fn, dev) / g)
-        row = {"batch": batch, "fwd_bwd_s": statistics.median(t_fb), "step_s": statistics.median(t_step),
-               "bare_matmuls_s": statistics.median(t_bare),
-               **{f"group_{g}_step_s": statistics.median(ts) for g, ts in t_group.items()}}
+        row = {
+            "batch": batch,
+            "fwd_bwd_s": statistics.median(t_fb),
+            "step_s": statistics.median(t_step),
+            "bare_matmuls_s": statistics.median(t_bare),
+            **{f"group_{g}_step_s": statistics.median(ts) for g, ts in t_group.items()},
+        }
         row["ratio"] = row["fwd_bwd_s"] / row["bare_matmuls_s"]
         row["ratio_with_adam"] = row["step_s"] / row["bare_matmuls_s"]
         row["epoch_60k_min"] = row["step_s"] * 60000 / batch / 60
@@ -184,15 +217,21 @@ def report(res: dict[str, Any]) -> str:
             f"{r['bare_matmuls_s'] * 1e3:7.2f}ms  {r['ratio']:5.2f}x  {r['ratio_with_adam']:6.2f}x  "
             f"{r['epoch_60k_min']:7.2f}min"
         )
-    lines.append("  ratio = (forward + cost + backward) / (bare matmuls [B*K, N_in] x [N_in, 2*N_out], fwd + bwd);"
-                 " target <= 1.5x")
+    lines.append(
+        "  ratio = (forward + cost + backward) / (bare matmuls [B*K, N_in] x [N_in, 2*N_out], fwd + bwd);"
+        " target <= 1.5x"
+    )
     for r in res["results"]:
         groups = sorted(int(k.split("_")[1]) for k in r if k.startswith("group_"))
         if groups:
-            lines.append(f"  batch {r['batch']}, step per run in a group of G "
-                         f"(single run: {r['step_s'] * 1e3:.2f} ms): "
-                         + ", ".join(f"G={g}: {r[f'group_{g}_step_s'] * 1e3:.2f} ms "
-                                     f"({r[f'group_{g}_step_s'] / r['step_s']:.2f}x)" for g in groups))
+            lines.append(
+                f"  batch {r['batch']}, step per run in a group of G "
+                f"(single run: {r['step_s'] * 1e3:.2f} ms): "
+                + ", ".join(
+                    f"G={g}: {r[f'group_{g}_step_s'] * 1e3:.2f} ms ({r[f'group_{g}_step_s'] / r['step_s']:.2f}x)"
+                    for g in groups
+                )
+            )
     for r in res["results"]:
         if "profile" in r:
             lines += [f"  profile, batch {r['batch']} (5 steps):", r["profile"]]
@@ -208,15 +247,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--profile", action="store_true", help="print a torch.profiler table of 5 steps")
-    p.add_argument("--group", type=int, nargs="*", default=[], metavar="G",
-                   help="also time groups of G runs trained together (per-run step; pnnlib.train.group)")
+    p.add_argument(
+        "--group",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="G",
+        help="also time groups of G runs trained together (per-run step; pnnlib.train.group)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed ``args`` (see :func:`add_arguments`), print and save it."""
-    res = measure(args.batch, args.steps, args.offset, args.device, args.repeats, args.threads, args.profile,
-                  args.group)
+    res = measure(
+        args.batch, args.steps, args.offset, args.device, args.repeats, args.threads, args.profile, args.group
+    )
     print(report(res), flush=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

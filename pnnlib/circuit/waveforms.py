@@ -30,9 +30,7 @@ def read_wrdata(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if data.size == 0:
         raise ValueError(f"{path}: wrdata file has a header but no data rows")
     if data.shape[1] != len(header):
-        raise ValueError(
-            f"{path}: {data.shape[1]} data columns but {len(header)} names in the header"
-        )
+        raise ValueError(f"{path}: {data.shape[1]} data columns but {len(header)} names in the header")
     return {name: data[:, k].copy() for k, name in enumerate(header)}
 
 

@@ -24,8 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["end_potential_backward", "end_potential_forward", "spike_variables_backward",
-           "spike_variables_forward"]
+__all__ = ["end_potential_backward", "end_potential_forward", "spike_variables_backward", "spike_variables_forward"]
 
 BLOCK = 256
 
@@ -164,8 +163,7 @@ def end_potential_backward(xg: torch.Tensor, grad_v: torch.Tensor) -> torch.Tens
     a, k, c, _, d = xg.shape
     grad = torch.empty_like(xg)
     if grad_v.numel():
-        _ep_bwd_kernel[_launch(grad_v.numel())](xg, grad_v.contiguous(), grad, grad_v.numel(), k, c * d, d,
-                                                BLOCK=BLOCK)
+        _ep_bwd_kernel[_launch(grad_v.numel())](xg, grad_v.contiguous(), grad, grad_v.numel(), k, c * d, d, BLOCK=BLOCK)
     return grad
 
 
@@ -180,12 +178,14 @@ def spike_variables_forward(t: torch.Tensor, grid: torch.Tensor, p_div: int, r_d
     return s
 
 
-def spike_variables_backward(t: torch.Tensor, grid: torch.Tensor, grad_s: torch.Tensor, p_div: int,
-                             r_div: int) -> torch.Tensor:
+def spike_variables_backward(
+    t: torch.Tensor, grid: torch.Tensor, grad_s: torch.Tensor, p_div: int, r_div: int
+) -> torch.Tensor:
     """Gradient of :func:`spike_variables_forward` with respect to ``t``."""
     p, r = t.shape
     grad_t = torch.empty_like(t)
     if t.numel():
-        _sv_bwd_kernel[_launch(t.numel())](t, grid, grad_s.contiguous(), grad_t, t.numel(), grid.shape[1] - 1, r,
-                                           p_div, r_div, BLOCK=BLOCK)
+        _sv_bwd_kernel[_launch(t.numel())](
+            t, grid, grad_s.contiguous(), grad_t, t.numel(), grid.shape[1] - 1, r, p_div, r_div, BLOCK=BLOCK
+        )
     return grad_t

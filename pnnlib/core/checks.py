@@ -24,12 +24,15 @@ def check_times_weight(t_in: torch.Tensor, weight: torch.Tensor, *, conv: bool =
     finite; times must not be NaN or −inf (``+inf`` = "no spike").
     """
     if not isinstance(t_in, torch.Tensor) or not isinstance(weight, torch.Tensor):
-        raise ValueError(f"t_in and weight must be torch tensors, got {type(t_in).__name__} and "
-                         f"{type(weight).__name__}")
+        raise ValueError(
+            f"t_in and weight must be torch tensors, got {type(t_in).__name__} and {type(weight).__name__}"
+        )
     if conv:
         if t_in.dim() != 4 or weight.dim() != 4:
-            raise ValueError(f"conv needs t_in [B, C, H, W] and weight [C_out, C, kh, kw], got "
-                             f"t_in {tuple(t_in.shape)}, weight {tuple(weight.shape)}")
+            raise ValueError(
+                f"conv needs t_in [B, C, H, W] and weight [C_out, C, kh, kw], got "
+                f"t_in {tuple(t_in.shape)}, weight {tuple(weight.shape)}"
+            )
         if t_in.shape[1] != weight.shape[1]:
             raise ValueError(f"t_in has C={t_in.shape[1]} channels but weight expects {weight.shape[1]}")
         n_in, what = math.prod(weight.shape[1:]), "C·kh·kw"
@@ -45,8 +48,9 @@ def check_times_weight(t_in: torch.Tensor, weight: torch.Tensor, *, conv: bool =
             )
         n_in, what = weight.shape[1], "N_in"
     if n_in == 0:
-        raise ValueError(f"the neurons have no inputs ({what} = 0, weight {tuple(weight.shape)}); "
-                         "a layer needs at least one input")
+        raise ValueError(
+            f"the neurons have no inputs ({what} = 0, weight {tuple(weight.shape)}); a layer needs at least one input"
+        )
     check_spike_times(t_in, "t_in")
     if not weight.is_floating_point():
         raise ValueError(f"weight must be a floating-point tensor, got {weight.dtype}; convert it with .float()")
@@ -61,14 +65,18 @@ def check_spike_times(t: torch.Tensor, name: str) -> None:
     allowed: they mean "no spike"; a time before 0 counts as a spike at 0)."""
     if not isinstance(t, torch.Tensor) or not t.is_floating_point():
         what = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
-        raise ValueError(f"{name} must be a floating-point tensor of spike times, got {what}; convert it with "
-                         ".float() (images: pnnlib.data.encode_images)")
+        raise ValueError(
+            f"{name} must be a floating-point tensor of spike times, got {what}; convert it with "
+            ".float() (images: pnnlib.data.encode_images)"
+        )
     if bool((t > -math.inf).all()):  # one pass and one host sync: false for NaN and for -inf
         return
     if torch.isnan(t).any():
         raise ValueError(f"{name} contains NaN; use +inf (or a time >= the window end) for 'no spike'")
-    raise ValueError(f"{name} contains -inf, which is no spike time; use a finite time (a time before 0 "
-                     "counts as a spike at 0) or +inf for 'no spike'")
+    raise ValueError(
+        f"{name} contains -inf, which is no spike time; use a finite time (a time before 0 "
+        "counts as a spike at 0) or +inf for 'no spike'"
+    )
 
 
 def check_reversal(e_pos: float, e_neg: float) -> None:
@@ -103,8 +111,10 @@ def check_window_end(value: Any, name: str, *, allow_zero: bool = False) -> None
     low_ok = _is_real(value) and (value >= 0 if allow_zero else value > 0)
     if not (low_ok and math.isfinite(value) and value <= MAX_TIME):
         interval = f"{'[' if allow_zero else '('}0, {MAX_TIME:g}]"
-        raise ValueError(f"{name} must be a finite number in {interval} (times are in units of the input window "
-                         f"τ_in = 1), got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number in {interval} (times are in units of the input window "
+            f"τ_in = 1), got {value!r}"
+        )
 
 
 def check_threshold(v_th: Any, name: str = "v_th") -> None:

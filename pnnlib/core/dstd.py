@@ -129,8 +129,7 @@ class _SpikeVariablesTimesWidth(torch.autograd.Function):
         shape = [1, -1] + [1] * (t.dim() - 1)
         s = torch.sub(grid[1:].reshape(shape), t.unsqueeze(1))
         ctx.save_for_backward(t, grid)
-        return s.clamp_(min=torch.zeros((), dtype=t.dtype, device=t.device),
-                        max=(grid[1:] - grid[:-1]).reshape(shape))
+        return s.clamp_(min=torch.zeros((), dtype=t.dtype, device=t.device), max=(grid[1:] - grid[:-1]).reshape(shape))
 
     @staticmethod
     @once_differentiable
@@ -168,8 +167,17 @@ def _conv_coefficients(
     return fg.unflatten(0, (b, k))
 
 
-def _check(t_in: torch.Tensor, weight: torch.Tensor, e_pos: float, e_neg: float, steps: int,
-           offset: float | None, t_max: float, conv: bool, v_th: float | None = None) -> None:
+def _check(
+    t_in: torch.Tensor,
+    weight: torch.Tensor,
+    e_pos: float,
+    e_neg: float,
+    steps: int,
+    offset: float | None,
+    t_max: float,
+    conv: bool,
+    v_th: float | None = None,
+) -> None:
     """Every argument of a DSTD solver (``v_th`` only for TTFS)."""
     check_times_weight(t_in, weight, conv=conv)
     check_reversal(e_pos, e_neg)
@@ -359,8 +367,9 @@ def _grid_potentials(f: torch.Tensor, g: torch.Tensor, width: torch.Tensor, dim:
     return torch.stack(out, dim)
 
 
-def _ttfs_crossing(f: torch.Tensor, g: torch.Tensor, t_start: torch.Tensor, width: torch.Tensor, v_th: float,
-                   dim: int) -> torch.Tensor:
+def _ttfs_crossing(
+    f: torch.Tensor, g: torch.Tensor, t_start: torch.Tensor, width: torch.Tensor, v_th: float, dim: int
+) -> torch.Tensor:
     """TTFS firing time from f̃, g̃ on the K grid intervals and the open-ended one after them (K + 1
     entries on axis ``dim``), the interval starts ``t_start`` and widths ``width`` (last: ``inf``),
     both broadcastable to ``f``: the recursion to the interval starts, then the first crossing."""

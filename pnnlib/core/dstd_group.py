@@ -74,8 +74,7 @@ def group_grid(
         raise ValueError(f"{len(offsets)} offsets but {len(generators)} generators")
     dt = t_max / steps
     m = torch.linspace(0.0, t_max, steps + 1, device=device, dtype=dtype)
-    u = [torch.rand((), device=device, dtype=dtype, generator=gen) for o, gen in zip(offsets, generators)
-         if o is None]
+    u = [torch.rand((), device=device, dtype=dtype, generator=gen) for o, gen in zip(offsets, generators) if o is None]
     drawn = iter((torch.stack(u) * (1 - 2e-6) + 1e-6) * dt) if u else iter(())
     o = torch.stack([next(drawn) if off is None else m.new_full((), float(off)) for off in offsets])
     grid = m - o[:, None]
@@ -150,8 +149,13 @@ def _group_spike_variables(t: torch.Tensor, grid: torch.Tensor, layout: str, ker
     return _GroupSpikeVariablesTimesWidth.apply(t, grid, gdim, kdim)
 
 
-def _check_group(weight: torch.Tensor, e_pos: Sequence[float], e_neg: Sequence[float],
-                 offsets: Sequence[float | None], generators: Sequence[torch.Generator | None]) -> int:
+def _check_group(
+    weight: torch.Tensor,
+    e_pos: Sequence[float],
+    e_neg: Sequence[float],
+    offsets: Sequence[float | None],
+    generators: Sequence[torch.Generator | None],
+) -> int:
     g = weight.shape[0]
     for name, seq in (("e_pos", e_pos), ("e_neg", e_neg), ("offsets", offsets), ("generators", generators)):
         if len(seq) != g:

@@ -99,9 +99,7 @@ def v_end_scan(f: torch.Tensor, g: torch.Tensor, width: torch.Tensor, dim: int) 
     return (g * phi(f, width) * torch.exp(-r_excl)).sum(dim)
 
 
-def v_end_recursion(
-    f: torch.Tensor, g: torch.Tensor, width: torch.Tensor, dim: int
-) -> torch.Tensor:
+def v_end_recursion(f: torch.Tensor, g: torch.Tensor, width: torch.Tensor, dim: int) -> torch.Tensor:
     """The same quantity as :func:`v_end_scan` by the sequential recursion of paper Eq. 33."""
     f, g, width = torch.broadcast_tensors(f, g, width)
     decay = torch.exp(-f * width)

@@ -27,7 +27,6 @@ a function ``(root, download, seed) -> SpikeData`` decorated with
 :func:`register_dataset`; subsetting is done by :func:`load_dataset` for all of them.
 """
 
-
 from pnnlib.data import cifar, fmnist, iris  # noqa: F401  (each registers its dataset)
 from pnnlib.data.base import (
     DATA_DIR,

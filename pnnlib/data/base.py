@@ -35,6 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("PNN_DATA_DIR", PROJECT_ROOT / "data"))
 """The project's (git-ignored) data folder: caches and torchvision downloads."""
 
+
 @dataclass(frozen=True)
 class SpikeData:
     """Input spike times and labels of one dataset.
@@ -163,8 +164,9 @@ def _digest(arrays: Sequence[torch.Tensor]) -> str:
 def save_cache(path: Path, source: dict[str, Any], arrays: Sequence[torch.Tensor]) -> None:
     """Write ``arrays`` to the cache ``path`` (atomically), with the ``source`` they were decoded
     from (a mapping of plain values, e.g. :func:`file_key` of every source file) and their SHA-256."""
-    torch_save_atomic(path, {"format": CACHE_FORMAT, "source": source, "sha256": _digest(arrays),
-                             "arrays": list(arrays)})
+    torch_save_atomic(
+        path, {"format": CACHE_FORMAT, "source": source, "sha256": _digest(arrays), "arrays": list(arrays)}
+    )
 
 
 def load_cache(path: Path, source: dict[str, Any]) -> tuple[torch.Tensor, ...] | None:
@@ -187,8 +189,11 @@ def load_cache(path: Path, source: dict[str, Any]) -> tuple[torch.Tensor, ...] |
             why = "it is not a cache of this version of pnnlib"
         elif blob.get("source") != source:
             why = f"it was made from another source ({blob.get('source')}, now {source})"
-        elif not (isinstance(blob.get("arrays"), list) and all(isinstance(a, torch.Tensor) for a in blob["arrays"])
-                  and _digest(blob["arrays"]) == blob.get("sha256")):
+        elif not (
+            isinstance(blob.get("arrays"), list)
+            and all(isinstance(a, torch.Tensor) for a in blob["arrays"])
+            and _digest(blob["arrays"]) == blob.get("sha256")
+        ):
             why = "its contents changed since it was written (SHA-256 mismatch)"
     if why is not None:
         log.warning("cache %s not used: %s; recomputing it", path, why)

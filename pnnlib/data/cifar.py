@@ -212,11 +212,15 @@ def _decode(files: list[tuple[str, bytes]]) -> torch.Tensor:
                 try:
                     decode_jpeg(as_tensor(data), mode=ImageReadMode.RGB)
                 except RuntimeError as e:
-                    raise ValueError(f"CIFAR-10 image {name} cannot be decoded ({e}); the copy is corrupt: "
-                                     f"replace it with a good copy. {_HOW_TO_GET}") from e
+                    raise ValueError(
+                        f"CIFAR-10 image {name} cannot be decoded ({e}); the copy is corrupt: "
+                        f"replace it with a good copy. {_HOW_TO_GET}"
+                    ) from e
             if said[0].strip():
-                raise ValueError(f"CIFAR-10 image {name} is damaged (libjpeg: {said[0].strip()}); the copy is "
-                                 f"corrupt: replace it with a good copy. {_HOW_TO_GET}")
+                raise ValueError(
+                    f"CIFAR-10 image {name} is damaged (libjpeg: {said[0].strip()}); the copy is "
+                    f"corrupt: replace it with a good copy. {_HOW_TO_GET}"
+                )
         if images is None:
             raise RuntimeError("decode_jpeg failed on the batch but on none of its images alone")
         sys.stderr.write(messages[0])  # not from any one image: pass it on
@@ -355,10 +359,14 @@ def _source(path: Path) -> dict[str, object]:
         return {"dataset": "cifar10", "sha256": digest}
     if not path.is_dir():
         raise FileNotFoundError(f"CIFAR-10 copy {path} does not exist. {_HOW_TO_GET}")
-    listing = sorted(f"{f.relative_to(path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
-                     for f in path.glob("*/*/*") if f.is_file())
-    return {"dataset": "cifar10", "folder": str(path.resolve()),
-            "listing": hashlib.sha256("\n".join(listing).encode()).hexdigest()}
+    listing = sorted(
+        f"{f.relative_to(path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in path.glob("*/*/*") if f.is_file()
+    )
+    return {
+        "dataset": "cifar10",
+        "folder": str(path.resolve()),
+        "listing": hashlib.sha256("\n".join(listing).encode()).hexdigest(),
+    }
 
 
 def _load_image_folder_cached(path: Path, cache_dir: Path) -> tuple[torch.Tensor, ...]:
@@ -431,10 +439,13 @@ class Augment:
         cos, sin = torch.cos(angle), torch.sin(angle)
         # Output pixel -> input pixel in normalised coordinates (align_corners=False): flip,
         # rotate, then shift by whole pixels (2/size per pixel).
-        theta = torch.stack([
-            torch.stack([flip * cos, -sin, shift[:, 0] * 2 / w], 1),
-            torch.stack([flip * sin, cos, shift[:, 1] * 2 / h], 1),
-        ], 1).to(device=t.device, dtype=t.dtype)
+        theta = torch.stack(
+            [
+                torch.stack([flip * cos, -sin, shift[:, 0] * 2 / w], 1),
+                torch.stack([flip * sin, cos, shift[:, 1] * 2 / h], 1),
+            ],
+            1,
+        ).to(device=t.device, dtype=t.dtype)
         grid = F.affine_grid(theta, list(t.shape), align_corners=False)
         x = F.grid_sample(1.0 - t, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return 1.0 - x
@@ -449,5 +460,6 @@ def cifar10(root: Path | None = None, download: bool = False, seed: int = 0) -> 
     training batches (paper-spec §3.5). See :func:`source_label` for how to label results."""
     del seed  # fixed official split
     a = cifar10_uint8(root, download)
-    return SpikeData("cifar10", encode_images(a.train_x), a.train_y, encode_images(a.test_x), a.test_y, 10,
-                     augment=Augment())
+    return SpikeData(
+        "cifar10", encode_images(a.train_x), a.train_y, encode_images(a.test_x), a.test_y, 10, augment=Augment()
+    )

@@ -88,9 +88,7 @@ def _locate_fmnist(root: Path | None, download: bool) -> Path:
         torchvision.datasets.FashionMNIST(DATA_DIR, train=True, download=True)
         torchvision.datasets.FashionMNIST(DATA_DIR, train=False, download=True)
         return DATA_DIR / "FashionMNIST" / "raw"
-    raise FileNotFoundError(
-        f"Fashion-MNIST not found (searched {[str(d) for d in searched]}). {_HOW_TO_GET}"
-    )
+    raise FileNotFoundError(f"Fashion-MNIST not found (searched {[str(d) for d in searched]}). {_HOW_TO_GET}")
 
 
 def fashion_mnist_uint8(

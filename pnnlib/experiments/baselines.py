@@ -80,8 +80,16 @@ def grid_search_scaling(
     return (points[best][0], points[best][1], float(values[best])), values.reshape(shape)
 
 
-def _eval_at(model: SpikeNetwork, cfg: TrainConfig, t: torch.Tensor, y: torch.Tensor, n_classes: int,
-             e: float, n_eval: int, key: str) -> dict[str, Any]:
+def _eval_at(
+    model: SpikeNetwork,
+    cfg: TrainConfig,
+    t: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    e: float,
+    n_eval: int,
+    key: str,
+) -> dict[str, Any]:
     model.set_reversal(e)
     return evaluate(model, t, y, cfg, n_classes, n_eval=n_eval, key=key)
 
@@ -94,12 +102,12 @@ def _data_for(cfg: TrainConfig, search_samples: int, device: torch.device):
     def prep(t: torch.Tensor) -> torch.Tensor:
         return (t.flatten(1) if flat else t).to(device)
 
-    return (prep(d.test_t), d.test_y.to(device), prep(d.train_t[search]), d.train_y[search].to(device),
-            d.n_classes)
+    return (prep(d.test_t), d.test_y.to(device), prep(d.train_t[search]), d.train_y[search].to(device), d.n_classes)
 
 
-def ann_curve(run_dir: str | Path, e_values: Sequence[float], n_eval: int = 5,
-              device: str = "auto") -> list[dict[str, Any]]:
+def ann_curve(
+    run_dir: str | Path, e_values: Sequence[float], n_eval: int = 5, device: str = "auto"
+) -> list[dict[str, Any]]:
     """Test accuracy of a trained network (the "ANN": trained at |E| = 100) at each test |E|.
 
     Returns ``[{"e": |E|, "acc": mean, "acc_std": std, "accs": [...]}, …]`` on the run's test set,
@@ -151,24 +159,43 @@ def scaled_ann_curve(
         (a_pos, a_neg, s_acc), land = grid_search_scaling(objective, alphas_pos, alphas_neg)
         with scale_weights(model, a_pos, a_neg):
             ev = _eval_at(model, cfg, test_t, test_y, n_classes, e, n_eval, f"scaled/e={e:g}")
-        out.append({"e": e, "acc": ev["acc"], "acc_std": ev["acc_std"], "accs": ev["accs"], "alpha_pos": a_pos,
-                    "alpha_neg": a_neg, "search_acc": s_acc, "landscape": land.tolist()})
+        out.append(
+            {
+                "e": e,
+                "acc": ev["acc"],
+                "acc_std": ev["acc_std"],
+                "accs": ev["accs"],
+                "alpha_pos": a_pos,
+                "alpha_neg": a_neg,
+                "search_acc": s_acc,
+                "landscape": land.tolist(),
+            }
+        )
     return out
 
 
-def ann_point(run_dir: str | Path, e: float, alphas: Sequence[float], search_samples: int, n_eval: int,
-              device: str = "auto") -> dict[str, Any]:
+def ann_point(
+    run_dir: str | Path, e: float, alphas: Sequence[float], search_samples: int, n_eval: int, device: str = "auto"
+) -> dict[str, Any]:
     """One point of both baselines: the ANN run ``run_dir`` tested at |E| = ``e`` as it is
     (:func:`ann_curve`) and with its weights scaled (:func:`scaled_ann_curve` over ``alphas``²).
     Its evaluations are seeded by the run's seed and ``e``, so a point computed alone equals the
     same point of a whole curve."""
-    return {"ann": ann_curve(run_dir, [e], n_eval, device)[0],
-            "scaled": scaled_ann_curve(run_dir, [e], alphas, alphas, search_samples, n_eval, device)[0]}
+    return {
+        "ann": ann_curve(run_dir, [e], n_eval, device)[0],
+        "scaled": scaled_ann_curve(run_dir, [e], alphas, alphas, search_samples, n_eval, device)[0],
+    }
 
 
-def ann_baselines(run_dirs: Sequence[str | Path], e_values: Sequence[float], alphas: Sequence[float],
-                  search_samples: int, n_eval: int, device: str = "auto",
-                  point: Callable[..., dict[str, Any]] = ann_point) -> dict[str, Any]:
+def ann_baselines(
+    run_dirs: Sequence[str | Path],
+    e_values: Sequence[float],
+    alphas: Sequence[float],
+    search_samples: int,
+    n_eval: int,
+    device: str = "auto",
+    point: Callable[..., dict[str, Any]] = ann_point,
+) -> dict[str, Any]:
     """The ANN baselines of an accuracy-vs-|E| panel (paper Figs. 4f, 5d, 10e, 14): each ANN run
     (trained at |E| = 100, or 31.6 for TTFS) tested at every |E| of ``e_values`` as it is and
     with the weight scaling chosen on ``search_samples`` training images over the (α⁺, α⁻)
@@ -217,24 +244,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--archive", nargs=2, metavar=("PROFILE", "STAGE"), default=None,
-                   help="take each point from archive/*/STAGE/derived/ann/ (computed ones go under PROFILE)")
+    p.add_argument(
+        "--archive",
+        nargs=2,
+        metavar=("PROFILE", "STAGE"),
+        default=None,
+        help="take each point from archive/*/STAGE/derived/ann/ (computed ones go under PROFILE)",
+    )
     p.add_argument("--recompute", action="store_true", help="ignore archived points")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = sorted(args.runs)
-    ids = {r: {"id": r.name, "config_hash": config_hash(TrainConfig.from_yaml(r / "config.yaml")),
-               "weights_sha256": sha256_file(r / "weights.pt")} for r in runs}
+    ids = {
+        r: {
+            "id": r.name,
+            "config_hash": config_hash(TrainConfig.from_yaml(r / "config.yaml")),
+            "weights_sha256": sha256_file(r / "weights.pt"),
+        }
+        for r in runs
+    }
     settings = {"alphas": args.alphas, "search_samples": args.search_samples, "n_eval": args.n_eval}
     point = ann_point
     if args.archive:
+
         def point(run, e, alphas, search_samples, n_eval, device):
             return restore_or_compute(
-                args.out.parent / "points" / run.name / f"e{e:g}.json", {**ids[run], "e": e, **settings},
-                lambda: ann_point(run, e, alphas, search_samples, n_eval, device), stage=args.archive[1],
-                name=f"ann/{run.name}/e{e:g}", recompute=args.recompute, archive_as=args.archive[0])
+                args.out.parent / "points" / run.name / f"e{e:g}.json",
+                {**ids[run], "e": e, **settings},
+                lambda: ann_point(run, e, alphas, search_samples, n_eval, device),
+                stage=args.archive[1],
+                name=f"ann/{run.name}/e{e:g}",
+                recompute=args.recompute,
+                archive_as=args.archive[0],
+            )
 
     result = ann_baselines(runs, args.e, args.alphas, args.search_samples, args.n_eval, args.device, point)
     inputs = {"runs": list(ids.values()), "e": args.e, **settings}

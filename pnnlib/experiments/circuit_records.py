@@ -45,12 +45,21 @@ def record_devices(rec: Record, c: Mapping[str, Any]) -> None:
     def f3(x: Any) -> str:
         return f"{x:.3g}" if _num(x) else "—"
 
-    put(("fig17.lambda_n", "table2.lambda_n"), lam.get("nmos_lone"), f"lone transistor; synapse as wired "
-        f"{f3(lam.get('nmos_synapse'))}")
-    put(("fig17.lambda_p", "table2.lambda_p"), lam.get("pmos_lone"), f"lone transistor; synapse as wired "
-        f"{f3(lam.get('pmos_synapse'))}")
-    put(("fig20.lambda_dis", "table2.lambda_dis"), lam.get("discharger_lone"),
-        f"lone; as wired {f3(lam.get('discharger_wired'))}")
+    put(
+        ("fig17.lambda_n", "table2.lambda_n"),
+        lam.get("nmos_lone"),
+        f"lone transistor; synapse as wired {f3(lam.get('nmos_synapse'))}",
+    )
+    put(
+        ("fig17.lambda_p", "table2.lambda_p"),
+        lam.get("pmos_lone"),
+        f"lone transistor; synapse as wired {f3(lam.get('pmos_synapse'))}",
+    )
+    put(
+        ("fig20.lambda_dis", "table2.lambda_dis"),
+        lam.get("discharger_lone"),
+        f"lone; as wired {f3(lam.get('discharger_wired'))}",
+    )
     put(("table2.e_pos",), lone.get("e_plus"), f"lone; as wired {f3(wired.get('e_plus'))}")
     put(("table2.e_neg",), lone.get("e_minus"), f"lone; as wired {f3(wired.get('e_minus'))}")
     put(("table2.e_dis",), lone.get("e_dis"), f"lone; as wired {f3(wired.get('e_dis'))}")
@@ -59,15 +68,22 @@ def record_devices(rec: Record, c: Mapping[str, Any]) -> None:
         put(("fig17.fit_v_low",), fit[0], "chosen (the paper's text)")
         put(("fig17.fit_v_high",), fit[1], "chosen")
     sense, firing = c.get("sense", {}), c.get("firing", {})
-    put(("fig19.v_switch", "table2.v_switch"), sense.get("v_switch_dc"),
-        f"DC transfer curve; during the firing ramp {f3(firing.get('v_switch_dynamic'))} V")
+    put(
+        ("fig19.v_switch", "table2.v_switch"),
+        sense.get("v_switch_dc"),
+        f"DC transfer curve; during the firing ramp {f3(firing.get('v_switch_dynamic'))} V",
+    )
     put(("fig19.v_b_sense", "table2.v_b_sense"), params.get("vb_sense"), "set (Table 2)")
     put(("fig20.v_b_dis", "table2.v_b_dis"), params.get("vb_dis"), "set (Table 2)")
     membrane = c.get("membrane", {})
     if _num(membrane.get("c_at_v0")):
         put(("table2.c_m",), 1e15 * membrane["c_at_v0"], "membrane node capacitance at V0 in the simulated neuron")
-    for key, pkey, factor in (("v_dd", "vdd", 1), ("v0", "v0", 1), ("t_circ", "t_circ", 1e6),
-                              ("v_th_circ", "vth_circ", 1)):
+    for key, pkey, factor in (
+        ("v_dd", "vdd", 1),
+        ("v0", "v0", 1),
+        ("t_circ", "t_circ", 1e6),
+        ("v_th_circ", "vth_circ", 1),
+    ):
         if _num(params.get(pkey)):
             put((f"table2.{key}",), params[pkey] * factor, "set")
     if _num(firing.get("t_fire_no_input")):
@@ -85,13 +101,21 @@ def record_circuit(rec: Record, val: Mapping[str, Any], arrays: Mapping[str, np.
     top-down / bottom-up RMSE ratio with a bootstrap interval over the test samples (both
     mappings are simulated on the same samples, so the samples are resampled jointly)."""
     n_test = int(val["settings"]["n_test"])
-    scale = Scale("paper" if n_test >= PAPER_TEST_SAMPLES else "reduced",
-                  f"{n_test} Iris test samples (scale search on {val['settings']['search_samples']}), "
-                  "schematic-level sky130 + ngspice, no layout extraction")
+    scale = Scale(
+        "paper" if n_test >= PAPER_TEST_SAMPLES else "reduced",
+        f"{n_test} Iris test samples (scale search on {val['settings']['search_samples']}), "
+        "schematic-level sky130 + ngspice, no layout extraction",
+    )
     for key, entry in (val.get("reproduced") or {}).items():
         entry = entry if isinstance(entry, Mapping) else {"value": entry}
-        rec.value(key, entry.get("value", entry.get("mean")), std=entry.get("std"), n=entry.get("n"),
-                  note=entry.get("note", ""), scale=scale)
+        rec.value(
+            key,
+            entry.get("value", entry.get("mean")),
+            std=entry.get("std"),
+            n=entry.get("n"),
+            note=entry.get("note", ""),
+            scale=scale,
+        )
     diffs = [arrays[f"{m}_t_model_2"] - arrays[f"{m}_t_spice_2"] for m in ("top_down", "bottom_up")]
     if len(diffs[0]) >= 2:
         est = bootstrap(np.concatenate(diffs, 1) * 1e3, _rmse_ratio, note="output layer, all 5 outputs")
@@ -105,8 +129,11 @@ def record_circuit(rec: Record, val: Mapping[str, Any], arrays: Mapping[str, np.
 
 
 #: ``ext_conditions`` claim id -> the block of ``advantage_statistics()["conditions"]`` deciding it.
-_CONDITION_CLAIMS = {"advantage_calibrated": "calibrated_class", "advantage_uncalibrated": "uncalibrated_class",
-                     "advantage_retrained": "retrained_bottom_up_class"}
+_CONDITION_CLAIMS = {
+    "advantage_calibrated": "calibrated_class",
+    "advantage_uncalibrated": "uncalibrated_class",
+    "advantage_retrained": "retrained_bottom_up_class",
+}
 
 
 def record_conditions(rec: Record, res: Mapping[str, Any]) -> None:
@@ -127,9 +154,11 @@ def record_conditions(rec: Record, res: Mapping[str, Any]) -> None:
     conds = stats.get("conditions", {})
     mm = res.get("mismatch", {})
     names = ", ".join(r["condition"]["name"] for r in res.get("conditions", []))
-    scale = Scale("paper" if n_test >= PAPER_TEST_SAMPLES else "reduced",
-                  f"{n_test} Iris test samples at {len(res.get('conditions', []))} conditions ({names}); "
-                  f"{len(mm.get('instances', []))} mismatch instances on {mm.get('n_samples')} samples")
+    scale = Scale(
+        "paper" if n_test >= PAPER_TEST_SAMPLES else "reduced",
+        f"{n_test} Iris test samples at {len(res.get('conditions', []))} conditions ({names}); "
+        f"{len(mm.get('instances', []))} mismatch instances on {mm.get('n_samples')} samples",
+    )
     for claim, block in _CONDITION_CLAIMS.items():
         b = conds.get(block)
         key = f"ext_conditions.{claim}"
@@ -141,15 +170,27 @@ def record_conditions(rec: Record, res: Mapping[str, Any]) -> None:
         if not all(math.isfinite(x) for x in (b["ratio_min"], lo, hi)):
             rec.claim(key, None, note=f"ratio not finite at {b['ratio_min_condition']} (an RMSE of 0)", scale=scale)
             continue
-        rec.claim(key, Estimate(b["ratio_min"], lo, hi, n_test, f"min over {b['n']} conditions (worst: "
-                                f"{b['ratio_min_condition']}) of bootstrap intervals over test samples"), scale=scale)
+        rec.claim(
+            key,
+            Estimate(
+                b["ratio_min"],
+                lo,
+                hi,
+                n_test,
+                f"min over {b['n']} conditions (worst: "
+                f"{b['ratio_min_condition']}) of bootstrap intervals over test samples",
+            ),
+            scale=scale,
+        )
     m = stats.get("mismatch", {}).get("bottom_up_closer_class")
     if m is None:
         rec.claim("ext_conditions.advantage_mismatch", None, note="not run by this profile", scale=scale)
     else:
         n = int(stats["mismatch"]["n"])
-        rec.claim("ext_conditions.advantage_mismatch",
-                  Estimate(float(m["fraction"]), m["ci"][0], m["ci"][1], n, "Clopper-Pearson over instances"),
-                  scale=scale)
+        rec.claim(
+            "ext_conditions.advantage_mismatch",
+            Estimate(float(m["fraction"]), m["ci"][0], m["ci"][1], n, "Clopper-Pearson over instances"),
+            scale=scale,
+        )
     for k, v in (res.get("stage_numbers") or {}).items():
         rec.number(k, v)

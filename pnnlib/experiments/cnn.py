@@ -76,8 +76,14 @@ __all__ = [
 ]
 
 TTFS_SETTINGS: dict[str, Any] = {
-    "lr": 2e-4, "gamma1": 0.02, "t_ref": 3.2, "tau_soft": 0.07, "gamma2": 8e-6, "epochs": 150,
-    "steps": 30, "eval_steps": 60,
+    "lr": 2e-4,
+    "gamma1": 0.02,
+    "t_ref": 3.2,
+    "tau_soft": 0.07,
+    "gamma2": 8e-6,
+    "epochs": 150,
+    "steps": 30,
+    "eval_steps": 60,
 }
 """TTFS training settings (paper-spec §3.2 TTFS table, §3.3: train M = 30, test M = 60)."""
 
@@ -90,12 +96,27 @@ the window after two conv layers; the output spikes then drift to t = 1, where t
 passes no gradient, and training stalls at chance (measured at width 1/8)."""
 
 FAMILIES: dict[str, dict[str, Any]] = {
-    "vgg7_cifar10": {"model": "vgg7", "dataset": "cifar10", "width": 1.0, "init_gain": VGG7_INIT_GAIN,
-                     "eval_batch": 100},
-    "vgg7x2_cifar10": {"model": "vgg7", "dataset": "cifar10", "width": 2.0, "init_gain": VGG7_INIT_GAIN,
-                       "eval_batch": 50},
-    "vgg7_fmnist": {"model": "vgg7", "dataset": "fashion_mnist", "width": 1.0, "init_gain": VGG7_INIT_GAIN,
-                    "eval_batch": 100},
+    "vgg7_cifar10": {
+        "model": "vgg7",
+        "dataset": "cifar10",
+        "width": 1.0,
+        "init_gain": VGG7_INIT_GAIN,
+        "eval_batch": 100,
+    },
+    "vgg7x2_cifar10": {
+        "model": "vgg7",
+        "dataset": "cifar10",
+        "width": 2.0,
+        "init_gain": VGG7_INIT_GAIN,
+        "eval_batch": 50,
+    },
+    "vgg7_fmnist": {
+        "model": "vgg7",
+        "dataset": "fashion_mnist",
+        "width": 1.0,
+        "init_gain": VGG7_INIT_GAIN,
+        "eval_batch": 100,
+    },
     "ttfs_cnn_fmnist": {"model": "ttfs_cnn", "dataset": "fashion_mnist", **TTFS_SETTINGS, "eval_batch": 50},
 }
 """Fixed settings of each family (the rest: :class:`~pnnlib.train.TrainConfig` defaults, i.e. the
@@ -132,9 +153,19 @@ def rc_cnn_grids(
     |E| at M = 10, random offset). The same structure as the MLP's Fig. 4 / 11a grids
     (:func:`pnnlib.experiments.mlp_grids`); an empty sequence drops a grid.
     """
-    grids = mlp_grids(seeds=seeds, sigma=sigma, curve_e=curve_e, curve_m=curve_m, offsets=offsets,
-                      m_sweep_e=m_sweep_e, m_sweep=m_sweep, e_sweep=e_sweep, e_sweep_m=e_sweep_m,
-                      sigmas=sigmas, sigma_m=sigma_m)
+    grids = mlp_grids(
+        seeds=seeds,
+        sigma=sigma,
+        curve_e=curve_e,
+        curve_m=curve_m,
+        offsets=offsets,
+        m_sweep_e=m_sweep_e,
+        m_sweep=m_sweep,
+        e_sweep=e_sweep,
+        e_sweep_m=e_sweep_m,
+        sigmas=sigmas,
+        sigma_m=sigma_m,
+    )
     return {_RC_GRID_NAMES[name]: g for name, g in grids.items()}
 
 
@@ -147,8 +178,9 @@ def sigma_grids(
 ) -> dict[str, dict[str, list]]:
     """The σ_spike × |E| grid alone (M = ``sigma_m``, random offset): Fig. 11b (Fashion-MNIST
     VGG7), Fig. 12b (VGG7 ×2) and their Table 3 rows."""
-    return rc_cnn_grids(seeds=seeds, curve_e=(), m_sweep_e=(), e_sweep=e_sweep, e_sweep_m=(), sigmas=sigmas,
-                        sigma_m=sigma_m)
+    return rc_cnn_grids(
+        seeds=seeds, curve_e=(), m_sweep_e=(), e_sweep=e_sweep, e_sweep_m=(), sigmas=sigmas, sigma_m=sigma_m
+    )
 
 
 def ttfs_grids(
@@ -164,13 +196,26 @@ def ttfs_grids(
     """Grids of the TTFS CNN: ``m_sweep`` (Fig. 10d: accuracy vs training M at E⁺ ∈ {4, 2}, both
     offsets) and ``e_sweep`` (Fig. 10e: accuracy vs E⁺ at M = 30 and 10, random offset; the
     E⁺ = 31.6 runs are the ANN; the 2.0, 2.8 and 31.6 runs at M = 30 give the Fig. 10a–c traces)."""
-    grids = mlp_grids(seeds=seeds, sigma=sigma, curve_e=(), offsets=offsets, m_sweep_e=m_sweep_e, m_sweep=m_sweep,
-                      e_sweep=e_sweep, e_sweep_m=e_sweep_m, sigmas=())
+    grids = mlp_grids(
+        seeds=seeds,
+        sigma=sigma,
+        curve_e=(),
+        offsets=offsets,
+        m_sweep_e=m_sweep_e,
+        m_sweep=m_sweep,
+        e_sweep=e_sweep,
+        e_sweep_m=e_sweep_m,
+        sigmas=(),
+    )
     return {_RC_GRID_NAMES[name]: g for name, g in grids.items()}
 
 
-_GRIDS = {"vgg7_cifar10": rc_cnn_grids, "vgg7x2_cifar10": sigma_grids, "vgg7_fmnist": sigma_grids,
-          "ttfs_cnn_fmnist": ttfs_grids}
+_GRIDS = {
+    "vgg7_cifar10": rc_cnn_grids,
+    "vgg7x2_cifar10": sigma_grids,
+    "vgg7_fmnist": sigma_grids,
+    "ttfs_cnn_fmnist": ttfs_grids,
+}
 
 
 def cnn_plan(family: str, train: Mapping[str, Any] | None = None, **grid_sizes: Any) -> dict[str, TrainConfig]:
@@ -212,16 +257,20 @@ def test_time_m(
     model, cfg = load_model(run_dir, dev)
     if eval_batch is not None:
         cfg = cfg.replace(eval_batch=int(eval_batch))
-    d = data_mod.load_dataset(cfg.dataset, test_subset=test_subset or cfg.test_subset, seed=cfg.seed,
-                              root=cfg.data_dir)
+    d = data_mod.load_dataset(cfg.dataset, test_subset=test_subset or cfg.test_subset, seed=cfg.seed, root=cfg.data_dir)
     test_t, test_y = d.test_t.to(dev), d.test_y.to(dev)
     curve = []
     for m in m_values:
         model.set_dstd(eval_steps=int(m))
         ev = evaluate(model, test_t, test_y, cfg, d.n_classes, n_eval=n_eval, key=f"test-m/m={int(m)}")
         curve.append({"m": int(m), "acc": ev["acc"], "acc_std": ev["acc_std"], "accs": ev["accs"]})
-    return {"model": cfg.model, "train_m": int(cfg.steps), "n_classes": int(d.n_classes), "n_test": len(test_y),
-            "curve": curve}
+    return {
+        "model": cfg.model,
+        "train_m": int(cfg.steps),
+        "n_classes": int(d.n_classes),
+        "n_test": len(test_y),
+        "curve": curve,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. 10a-c
@@ -304,12 +353,14 @@ def check_section(section: Mapping[str, Any]) -> None:
     for fig, family in ANN_FAMILIES.items():
         ann_e = section[fig]["ann_e"]
         if ann_e not in grids[family]["e_sweep"] or not any(e < ann_e for e in grids[family]["e_sweep"]):
-            raise ProfileError(f"cnn.{fig}.ann_e must be in cnn.families.{family}.grid.e_sweep, with smaller |E| "
-                               "to test it at")
+            raise ProfileError(
+                f"cnn.{fig}.ann_e must be in cnn.families.{family}.grid.e_sweep, with smaller |E| to test it at"
+            )
         if not set(section[fig]["ann_seeds"]) <= set(grids[family]["seeds"]):
             raise ProfileError(f"cnn.{fig}.ann_seeds must be a subset of cnn.families.{family}.grid.seeds")
-    if (len({grids[f]["sigma_m"] for f in SIGMA_FAMILIES}) > 1
-            or any(grids[f]["sigmas"] != grids[SIGMA_FAMILIES[0]]["sigmas"] for f in SIGMA_FAMILIES)):
+    if len({grids[f]["sigma_m"] for f in SIGMA_FAMILIES}) > 1 or any(
+        grids[f]["sigmas"] != grids[SIGMA_FAMILIES[0]]["sigmas"] for f in SIGMA_FAMILIES
+    ):
         raise ProfileError(f"cnn.families.{{{','.join(SIGMA_FAMILIES)}}}.grid: sigmas and sigma_m must agree")
 
 
@@ -354,8 +405,9 @@ def ann_plan(section: Mapping[str, Any], fig: str) -> dict[int, dict[str, list]]
     return out
 
 
-def fig13_models(section: Mapping[str, Any],
-                 stage_runs: Mapping[str, Mapping[str, TrainConfig]]) -> list[dict[str, Any]]:
+def fig13_models(
+    section: Mapping[str, Any], stage_runs: Mapping[str, Mapping[str, TrainConfig]]
+) -> list[dict[str, Any]]:
     """The Fig. 13 models of a ``cnn`` section, each checked to name a run of the plan
     (``stage_runs``: ``{"mlp": mlp plan, "<family>": family plan}``) whose training M and the
     paper's test M are among ``fig13.test_m`` (the claims compare the two); returns ``[{"name",
@@ -367,12 +419,16 @@ def fig13_models(section: Mapping[str, Any],
     for model in section["fig13"]["models"]:
         runs = stage_runs.get(model["stage"], {})
         if model["run"] not in runs:
-            raise ProfileError(f"cnn.fig13.models: no run {model['run']} in stage {model['stage']} of this profile "
-                               f"(known: {', '.join(sorted(runs)) or 'none'})")
+            raise ProfileError(
+                f"cnn.fig13.models: no run {model['run']} in stage {model['stage']} of this profile "
+                f"(known: {', '.join(sorted(runs)) or 'none'})"
+            )
         train_m = int(runs[model["run"]].steps)
         if not {train_m, model["paper_m"]} <= set(test_m):
-            raise ProfileError(f"cnn.fig13.test_m must hold the training M ({train_m}) and paper_m "
-                               f"({model['paper_m']}) of the model {model['name']!r}")
+            raise ProfileError(
+                f"cnn.fig13.test_m must hold the training M ({train_m}) and paper_m "
+                f"({model['paper_m']}) of the model {model['name']!r}"
+            )
         out.append({**model, "train_m": train_m})
     return out
 
@@ -386,11 +442,31 @@ def figure_settings(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     sweep = section["families"][SIGMA_FAMILIES[0]]["grid"]
     panels = ("offsets", "m_sweep_e", "m_sweep", "e_sweep_m")
     return {
-        "fig5": {"sigma_main": rc["sigma"], "curve_e": rc["curve_e"], "curve_m": rc["curve_m"],
-                 **{k: rc[k] for k in panels}, "ann_e": f5["ann_e"], "saturation_tol": f5["saturation_tol"]},
-        "fig10": {"sigma_main": tt["sigma"], "e_sweep": tt["e_sweep"], **{k: tt[k] for k in panels},
-                  **{k: f10[k] for k in ("ann_e", "saturation_tol", "degrade_tol", "trace_e", "trace_m",
-                                         "trace_sample", "trace_points")}},
+        "fig5": {
+            "sigma_main": rc["sigma"],
+            "curve_e": rc["curve_e"],
+            "curve_m": rc["curve_m"],
+            **{k: rc[k] for k in panels},
+            "ann_e": f5["ann_e"],
+            "saturation_tol": f5["saturation_tol"],
+        },
+        "fig10": {
+            "sigma_main": tt["sigma"],
+            "e_sweep": tt["e_sweep"],
+            **{k: tt[k] for k in panels},
+            **{
+                k: f10[k]
+                for k in (
+                    "ann_e",
+                    "saturation_tol",
+                    "degrade_tol",
+                    "trace_e",
+                    "trace_m",
+                    "trace_sample",
+                    "trace_points",
+                )
+            },
+        },
         "sigma": {"sigmas": sweep["sigmas"], "sigma_m": sweep["sigma_m"]},
         "fig13": {"n_eval": f13["n_eval"], "saturation_tol": f13["saturation_tol"]},
     }
@@ -422,9 +498,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig.from_yaml(args.run / "config.yaml")
-    inputs = {"run": args.run.name, "config_hash": config_hash(cfg),
-              "weights_sha256": sha256_file(args.run / "weights.pt"), "m": args.m, "n_eval": args.n_eval,
-              "test_subset": args.test_subset, "eval_batch": args.eval_batch}
+    inputs = {
+        "run": args.run.name,
+        "config_hash": config_hash(cfg),
+        "weights_sha256": sha256_file(args.run / "weights.pt"),
+        "m": args.m,
+        "n_eval": args.n_eval,
+        "test_subset": args.test_subset,
+        "eval_batch": args.eval_batch,
+    }
     result = test_time_m(args.run, args.m, args.n_eval, args.device, args.test_subset, args.eval_batch)
     write_json_atomic(args.out, {"inputs_hash": inputs_hash(inputs), "inputs": inputs, "result": result})
     return 0

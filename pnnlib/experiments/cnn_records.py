@@ -58,12 +58,18 @@ __all__ = [
 NETWORKS = {"vgg7_fmnist": "fmnist_vgg7", "vgg7_cifar10": "cifar10_vgg7", "vgg7x2_cifar10": "cifar10_vgg7x2"}
 """σ-sweep family → its network key in ``paper_values.yaml`` (``table3.<network>.sigma<σ>.…``)."""
 
-PEAK_CLAIMS = {"vgg7_fmnist": "fig11.vgg7_peak_moves_with_noise", "vgg7_cifar10": "fig12.vgg7_peak_moves_with_noise",
-               "vgg7x2_cifar10": "fig12.vgg7x2_peak_moves_with_noise"}
+PEAK_CLAIMS = {
+    "vgg7_fmnist": "fig11.vgg7_peak_moves_with_noise",
+    "vgg7_cifar10": "fig12.vgg7_peak_moves_with_noise",
+    "vgg7x2_cifar10": "fig12.vgg7x2_peak_moves_with_noise",
+}
 """σ-sweep family → its claim "lower noise gives a smaller optimal |E|" (Figs. 11b, 12a, 12b)."""
 
-TEST_M_CLAIMS = {"mlp": "fig13.mlp_test_m_saturates", "vgg7": "fig13.vgg7_test_m_saturates",
-                 "ttfs_cnn": "fig13.ttfs_test_m_saturates"}
+TEST_M_CLAIMS = {
+    "mlp": "fig13.mlp_test_m_saturates",
+    "vgg7": "fig13.vgg7_test_m_saturates",
+    "ttfs_cnn": "fig13.ttfs_test_m_saturates",
+}
 """Model kind → its Fig. 13 claim (accuracy at the paper's test M versus the training M)."""
 
 BOUND_E = (2.0, 31.6)
@@ -89,7 +95,7 @@ def family_hashes(paper_hashes: Mapping[str, str], family: str) -> dict[str, str
     """``{run id: config hash}`` of one family from the paper plan's CNN hashes (ids
     ``"<family>/<run id>"``, :func:`pnnlib.experiments.plans.paper_hashes`)."""
     prefix = f"{family}/"
-    return {rid[len(prefix):]: h for rid, h in paper_hashes.items() if rid.startswith(prefix)}
+    return {rid[len(prefix) :]: h for rid, h in paper_hashes.items() if rid.startswith(prefix)}
 
 
 def load_family(runs_dir: str | Path, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -99,16 +105,26 @@ def load_family(runs_dir: str | Path, run_ids: Sequence[str]) -> pd.DataFrame:
     return runs[runs["run_id"].isin(list(run_ids))].reset_index(drop=True)
 
 
-def _claim(rec: Record, key: str, a: Mapping[int, float], b: Mapping[int, float] | None, sel: pd.DataFrame,
-           scale: Scale, note: str = "") -> None:
+def _claim(
+    rec: Record,
+    key: str,
+    a: Mapping[int, float],
+    b: Mapping[int, float] | None,
+    sel: pd.DataFrame,
+    scale: Scale,
+    note: str = "",
+) -> None:
     """Record ``key`` as the mean of ``a`` over seeds, or ``a − b`` paired by seed; ``None`` when
     the runs are missing; flagged when a run of ``sel`` is at chance."""
     if not a or (b is not None and not set(a) & set(b)):
         rec.claim(key, None, note=MISSING, scale=scale)
         return
     chance = runs_at_chance(sel)
-    est = seeds_estimate(list(a.values()), at_chance=chance, note=note) if b is None else \
-        paired(a, b, at_chance=chance, note=note)
+    est = (
+        seeds_estimate(list(a.values()), at_chance=chance, note=note)
+        if b is None
+        else paired(a, b, at_chance=chance, note=note)
+    )
     rec.claim(key, est, scale=scale)
 
 
@@ -128,8 +144,13 @@ def _converged_in(rec: Record, key: str, sel: pd.DataFrame, by: str, tol: float,
     if len(s) < 2:
         rec.value(key, None, note=f"needs two or more {what} (this profile: {len(s)})", scale=scale)
         return
-    rec.value(key, first_converged(s[by], s["mean"], tol), scale=scale, at_chance=runs_at_chance(sel),
-              note=f"smallest {what.rstrip('s')} within {tol:g} points of the best mean")
+    rec.value(
+        key,
+        first_converged(s[by], s["mean"], tol),
+        scale=scale,
+        at_chance=runs_at_chance(sel),
+        note=f"smallest {what.rstrip('s')} within {tol:g} points of the best mean",
+    )
 
 
 def _e_sweep_rows(at_m: pd.DataFrame, m: int, ann: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -147,8 +168,14 @@ def _e_sweep_rows(at_m: pd.DataFrame, m: int, ann: Mapping[str, Any]) -> list[di
 # --------------------------------------------------------------------------- Fig. 5
 
 
-def record_fig5(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str, Any]], settings: Mapping[str, Any],
-                paper_hashes: Mapping[str, str], source: str = "") -> None:
+def record_fig5(
+    rec: Record,
+    runs: pd.DataFrame,
+    ann: Mapping[int, Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    paper_hashes: Mapping[str, str],
+    source: str = "",
+) -> None:
     """Fig. 5 (RC-Spike VGG7 on CIFAR-10): values ``fig5.best_e``, ``fig5.m_max``,
     ``fig5.m_max_random``, claims ``fig5.interior_peak``, ``fig5.random_mitigates_e1``, tables
     ``fig5c_saturation`` and ``fig5d``.
@@ -180,15 +207,27 @@ def record_fig5(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str, 
         sel = select(main, offset=off)
         sel = sel[sel["e_pos"].isin([float(e) for e in settings["m_sweep_e"]])] if len(sel) else sel
         if off in saturation:
-            rec.value(key, float(np.median(saturation[off])), scale=scale(sel), at_chance=runs_at_chance(sel),
-                      note=f"median over |E| of the smallest M within {tol:g} points of the best ({off} offset)")
+            rec.value(
+                key,
+                float(np.median(saturation[off])),
+                scale=scale(sel),
+                at_chance=runs_at_chance(sel),
+                note=f"median over |E| of the smallest M within {tol:g} points of the best ({off} offset)",
+            )
         else:
             rec.value(key, None, note=f"needs two or more M with the {off} offset", scale=scale(sel))
     # (c, d) the random offset at |E| = 1 and the smallest M of the M sweep
     m_small = min(int(m) for m in settings["m_sweep"])
     at1 = select(main, e_pos=1.0, steps=m_small)
-    _claim(rec, "fig5.random_mitigates_e1", acc_by_seed(at1, offset="random"), acc_by_seed(at1, offset="fixed"), at1,
-           scale(at1), f"|E| = 1, M = {m_small}")
+    _claim(
+        rec,
+        "fig5.random_mitigates_e1",
+        acc_by_seed(at1, offset="random"),
+        acc_by_seed(at1, offset="fixed"),
+        at1,
+        scale(at1),
+        f"|E| = 1, M = {m_small}",
+    )
     # (d) accuracy vs |E| at the first M of the |E| sweep: the best |E| below the ANN's
     panel_rows = []
     for m in settings["e_sweep_m"]:
@@ -205,17 +244,31 @@ def record_fig5(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str, 
     best = s.loc[s["mean"].idxmax()]
     best_e = float(best["e_pos"])
     best_runs, ann_runs = select(at_m, e_pos=best_e), select(at_m, e_pos=ann_e)
-    rec.value("fig5.best_e", best_e, n=int(best["n"]), scale=scale(below), at_chance=runs_at_chance(best_runs),
-              note=f"M = {m}, random offset: the best mean of {len(s)} |E| values below {ann_e:g}")
-    _claim(rec, "fig5.interior_peak", acc_by_seed(at_m, e_pos=best_e), acc_by_seed(at_m, e_pos=ann_e),
-           _concat(best_runs, ann_runs), scale(_concat(best_runs, ann_runs)), f"best |E| = {best_e:g}, M = {m}")
+    rec.value(
+        "fig5.best_e",
+        best_e,
+        n=int(best["n"]),
+        scale=scale(below),
+        at_chance=runs_at_chance(best_runs),
+        note=f"M = {m}, random offset: the best mean of {len(s)} |E| values below {ann_e:g}",
+    )
+    _claim(
+        rec,
+        "fig5.interior_peak",
+        acc_by_seed(at_m, e_pos=best_e),
+        acc_by_seed(at_m, e_pos=ann_e),
+        _concat(best_runs, ann_runs),
+        scale(_concat(best_runs, ann_runs)),
+        f"best |E| = {best_e:g}, M = {m}",
+    )
 
 
 # --------------------------------------------------------------------------- Fig. 10
 
 
-def fig10_traces(runs: pd.DataFrame, settings: Mapping[str, Any],
-                 device: str = "cpu") -> dict[tuple[float, int], dict[str, Any]]:
+def fig10_traces(
+    runs: pd.DataFrame, settings: Mapping[str, Any], device: str = "cpu"
+) -> dict[tuple[float, int], dict[str, Any]]:
     """The membrane traces (:func:`pnnlib.experiments.cnn.ttfs_traces`) Fig. 10 draws and its
     claim compares, by (E⁺, seed): the runs at M = ``trace_m`` (random offset, ``sigma_main``) at
     every E⁺ of ``trace_e`` for the lowest seed (panels a–c), and at the E⁺ of :data:`BOUND_E` for
@@ -229,14 +282,21 @@ def fig10_traces(runs: pd.DataFrame, settings: Mapping[str, Any],
     for e, seed in sorted(wanted):
         sel = select(at_m, e_pos=e, seed=seed)
         if len(sel):
-            out[(e, seed)] = ttfs_traces(sel["path"].iloc[0], int(settings["trace_sample"]),
-                                         int(settings["trace_points"]), device=device)
+            out[(e, seed)] = ttfs_traces(
+                sel["path"].iloc[0], int(settings["trace_sample"]), int(settings["trace_points"]), device=device
+            )
     return out
 
 
-def record_fig10(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str, Any]],
-                 traces: Mapping[tuple[float, int], Mapping[str, Any]], settings: Mapping[str, Any],
-                 paper_hashes: Mapping[str, str], source: str = "") -> None:
+def record_fig10(
+    rec: Record,
+    runs: pd.DataFrame,
+    ann: Mapping[int, Mapping[str, Any]],
+    traces: Mapping[tuple[float, int], Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    paper_hashes: Mapping[str, str],
+    source: str = "",
+) -> None:
     """Fig. 10 (TTFS CNN on Fashion-MNIST): values ``fig10.m_converge_e4/e2``,
     ``fig10.e_converge_m30/m10``, ``fig10.ann_degrade_below``; claims
     ``fig10.small_e_bounds_potential``, ``fig10.random_better_small_m``,
@@ -256,17 +316,32 @@ def record_fig10(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
 
     # (a-c) the lowest potential of the last hidden layer, E⁺ = 2 vs 31.6, per seed
     lowest = {key: float(tr["layers"][0]["v"].min()) for key, tr in traces.items()}
-    rec.table("fig10_potentials", [{"E⁺": e, "seed": seed, "lowest potential, last hidden layer": v,
-                                    "lowest potential, output layer": float(traces[(e, seed)]["layers"][1]["v"].min())}
-                                   for (e, seed), v in sorted(lowest.items())],
-              f"Fig. 10a–c: the lowest membrane potential for test image {settings['trace_sample']} "
-              f"(M = {settings['trace_m']})")
+    rec.table(
+        "fig10_potentials",
+        [
+            {
+                "E⁺": e,
+                "seed": seed,
+                "lowest potential, last hidden layer": v,
+                "lowest potential, output layer": float(traces[(e, seed)]["layers"][1]["v"].min()),
+            }
+            for (e, seed), v in sorted(lowest.items())
+        ],
+        f"Fig. 10a–c: the lowest membrane potential for test image {settings['trace_sample']} "
+        f"(M = {settings['trace_m']})",
+    )
     lo_e, hi_e = BOUND_E
     bound = select(main, steps=int(settings["trace_m"]), offset="random")
     bound = _concat(select(bound, e_pos=lo_e), select(bound, e_pos=hi_e))
-    _claim(rec, "fig10.small_e_bounds_potential", {s: v for (e, s), v in lowest.items() if e == lo_e},
-           {s: v for (e, s), v in lowest.items() if e == hi_e}, bound, scale(bound),
-           f"test image {settings['trace_sample']}, M = {settings['trace_m']}")
+    _claim(
+        rec,
+        "fig10.small_e_bounds_potential",
+        {s: v for (e, s), v in lowest.items() if e == lo_e},
+        {s: v for (e, s), v in lowest.items() if e == hi_e},
+        bound,
+        scale(bound),
+        f"test image {settings['trace_sample']}, M = {settings['trace_m']}",
+    )
     # (d) accuracy vs M: convergence and the offsets at the smallest M
     for e in (4.0, 2.0):
         sel = select(main, e_pos=e, offset="random")
@@ -274,8 +349,15 @@ def record_fig10(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
             _converged_in(rec, f"fig10.m_converge_e{e:g}", sel, "steps", tol, scale(sel), "M values")
     m_small = min(int(m) for m in settings["m_sweep"])
     at4 = select(main, e_pos=4.0, steps=m_small)
-    _claim(rec, "fig10.random_better_small_m", acc_by_seed(at4, offset="random"), acc_by_seed(at4, offset="fixed"),
-           at4, scale(at4), f"E⁺ = 4, M = {m_small}")
+    _claim(
+        rec,
+        "fig10.random_better_small_m",
+        acc_by_seed(at4, offset="random"),
+        acc_by_seed(at4, offset="fixed"),
+        at4,
+        scale(at4),
+        f"E⁺ = 4, M = {m_small}",
+    )
     # (e) accuracy vs E⁺: convergence, the ANN's degradation, ANN vs scaled ANN vs PNN
     rows = []
     for m in settings["e_sweep_m"]:
@@ -296,17 +378,35 @@ def record_fig10(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
         return
     xs = [p["e"] for p in base["ann"]] + [ann_e]
     accs = [100 * p["acc"] for p in base["ann"]] + [float(own["mean"].iloc[0])]
-    rec.value("fig10.ann_degrade_below", first_converged(xs, accs, float(settings["degrade_tol"])),
-              scale=scale(ann_runs), at_chance=runs_at_chance(ann_runs),
-              note=f"smallest E⁺ at which the ANN (M = {m}) is within {settings['degrade_tol']:g} points of its best")
+    rec.value(
+        "fig10.ann_degrade_below",
+        first_converged(xs, accs, float(settings["degrade_tol"])),
+        scale=scale(ann_runs),
+        at_chance=runs_at_chance(ann_runs),
+        note=f"smallest E⁺ at which the ANN (M = {m}) is within {settings['degrade_tol']:g} points of its best",
+    )
     e_min = min(xs)
     per_seed = base.get("per_seed", {})
     scaled, plain = _ann_by_seed(per_seed, "scaled", e_min), _ann_by_seed(per_seed, "ann", e_min)
-    _claim(rec, "fig10.scaled_ann_beats_ann", {s: scaled[s] - plain[s] for s in set(scaled) & set(plain)}, None,
-           ann_runs, scale(ann_runs), f"E⁺ = {e_min:g}, M = {m}")
+    _claim(
+        rec,
+        "fig10.scaled_ann_beats_ann",
+        {s: scaled[s] - plain[s] for s in set(scaled) & set(plain)},
+        None,
+        ann_runs,
+        scale(ann_runs),
+        f"E⁺ = {e_min:g}, M = {m}",
+    )
     pnn_runs = select(at_m, e_pos=e_min)
-    _claim(rec, "fig10.pnn_beats_scaled_ann", acc_by_seed(pnn_runs), scaled, _concat(pnn_runs, ann_runs),
-           scale(_concat(pnn_runs, ann_runs)), f"E⁺ = {e_min:g}, M = {m}")
+    _claim(
+        rec,
+        "fig10.pnn_beats_scaled_ann",
+        acc_by_seed(pnn_runs),
+        scaled,
+        _concat(pnn_runs, ann_runs),
+        scale(_concat(pnn_runs, ann_runs)),
+        f"E⁺ = {e_min:g}, M = {m}",
+    )
 
 
 # --------------------------------------------------------------------------- Figs. 11b, 12, Table 3
@@ -323,8 +423,13 @@ def _best_e_by_seed(sweep: pd.DataFrame) -> tuple[dict[int, float], pd.DataFrame
     return best, pd.DataFrame(rows)
 
 
-def record_sigma(rec: Record, runs: Mapping[str, pd.DataFrame], settings: Mapping[str, Any],
-                 paper_hashes: Mapping[str, str], source: str = "") -> list[dict[str, Any]]:
+def record_sigma(
+    rec: Record,
+    runs: Mapping[str, pd.DataFrame],
+    settings: Mapping[str, Any],
+    paper_hashes: Mapping[str, str],
+    source: str = "",
+) -> list[dict[str, Any]]:
     """Figs. 11b, 12 and Table 3 (CNN rows) from the σ_spike × |E| sweeps at M = ``sigma_m``
     (random offset) of ``runs`` (``{family: runs}``, the families of :data:`NETWORKS`).
 
@@ -351,15 +456,38 @@ def record_sigma(rec: Record, runs: Mapping[str, pd.DataFrame], settings: Mappin
                 sel = select(at_sig, e_pos=float(best["e_pos"]))
                 sc = scale_of(sel, hashes, source)
                 chance = runs_at_chance(sel)
-                rec.value(f"{key}.best_e", float(best["e_pos"]), note=f"{len(s)} |E| values",
-                          scale=scale_of(at_sig, hashes, source), at_chance=chance)
-                rec.value(f"{key}.accuracy", float(best["mean"]), std=float(best["std"]), n=int(best["n"]), scale=sc,
-                          at_chance=chance)
-                row.update({"best |E|": float(best["e_pos"]), "accuracy (%)": float(best["mean"]),
-                            "std": float(best["std"]), "seeds": int(best["n"]), "|E| values": len(s),
-                            "at chance": chance, "scale": sc.kind})
-            row.update({"paper best |E|": paper.get(f"{network}.sigma{sigma:g}.best_e"),
-                        "paper accuracy (%)": paper.get(f"{network}.sigma{sigma:g}.accuracy")})
+                rec.value(
+                    f"{key}.best_e",
+                    float(best["e_pos"]),
+                    note=f"{len(s)} |E| values",
+                    scale=scale_of(at_sig, hashes, source),
+                    at_chance=chance,
+                )
+                rec.value(
+                    f"{key}.accuracy",
+                    float(best["mean"]),
+                    std=float(best["std"]),
+                    n=int(best["n"]),
+                    scale=sc,
+                    at_chance=chance,
+                )
+                row.update(
+                    {
+                        "best |E|": float(best["e_pos"]),
+                        "accuracy (%)": float(best["mean"]),
+                        "std": float(best["std"]),
+                        "seeds": int(best["n"]),
+                        "|E| values": len(s),
+                        "at chance": chance,
+                        "scale": sc.kind,
+                    }
+                )
+            row.update(
+                {
+                    "paper best |E|": paper.get(f"{network}.sigma{sigma:g}.best_e"),
+                    "paper accuracy (%)": paper.get(f"{network}.sigma{sigma:g}.accuracy"),
+                }
+            )
             rows.append(row)
         lo, hi = select(sweep, sigma=min(sigmas)), select(sweep, sigma=max(sigmas))
         if min(sigmas) == max(sigmas):
@@ -369,10 +497,21 @@ def record_sigma(rec: Record, runs: Mapping[str, pd.DataFrame], settings: Mappin
         best_hi, runs_hi = _best_e_by_seed(hi) if len(hi) else ({}, hi)
         diff = {s: math.log10(best_hi[s]) - math.log10(best_lo[s]) for s in set(best_lo) & set(best_hi)}
         both = _concat(lo, hi)
-        _claim(rec, PEAK_CLAIMS[family], diff, None, _concat(runs_lo, runs_hi), scale_of(both, hashes, source),
-               f"σ_spike {max(sigmas):g} vs {min(sigmas):g}, M = {m}")
-    rec.table("table3_cnn", rows, f"Table 3, CNN rows (RC-Spike, M = {m}, random offset): the |E| of the best mean "
-                                  "test accuracy over seeds, and that mean ± std")
+        _claim(
+            rec,
+            PEAK_CLAIMS[family],
+            diff,
+            None,
+            _concat(runs_lo, runs_hi),
+            scale_of(both, hashes, source),
+            f"σ_spike {max(sigmas):g} vs {min(sigmas):g}, M = {m}",
+        )
+    rec.table(
+        "table3_cnn",
+        rows,
+        f"Table 3, CNN rows (RC-Spike, M = {m}, random offset): the |E| of the best mean "
+        "test accuracy over seeds, and that mean ± std",
+    )
     return rows
 
 
@@ -387,8 +526,12 @@ def load_fig13(models: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**m, "runs": load_runs(m["run_dir"]), **read_json(m["curve"])["result"]} for m in models]
 
 
-def record_fig13(rec: Record, models: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
-                 paper_hashes: Mapping[str, Mapping[str, str]]) -> None:
+def record_fig13(
+    rec: Record,
+    models: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    paper_hashes: Mapping[str, Mapping[str, str]],
+) -> None:
     """Fig. 13 (accuracy versus test-time M): values ``fig13.test_m_rcspike`` / ``test_m_ttfs``
     (per model, the smallest test M within ``saturation_tol`` points of the best) and
     ``fig13.n_evals``; claims of :data:`TEST_M_CLAIMS` (the accuracy at the paper's test M minus at
@@ -411,25 +554,44 @@ def record_fig13(rec: Record, models: Sequence[Mapping[str, Any]], settings: Map
         sc, chance = scale_for(model), runs_at_chance(model["runs"])
         all_runs.append(model["runs"])
         scales.append(sc)
-        rows += [{"model": model["name"], "test M": r["m"], "accuracy (%)": 100 * r["acc"],
-                  "std": 100 * r["acc_std"], "evaluations": len(r["accs"])} for r in curve]
+        rows += [
+            {
+                "model": model["name"],
+                "test M": r["m"],
+                "accuracy (%)": 100 * r["acc"],
+                "std": 100 * r["acc_std"],
+                "evaluations": len(r["accs"]),
+            }
+            for r in curve
+        ]
         kind = "test_m_ttfs" if model["model"] == "ttfs_cnn" else "test_m_rcspike"
-        rec.value(f"fig13.{kind}", first_converged([r["m"] for r in curve], [100 * r["acc"] for r in curve], tol),
-                  scale=sc, at_chance=chance,
-                  note=f"{model['name']}: smallest test M within {tol:g} points of the best")
+        rec.value(
+            f"fig13.{kind}",
+            first_converged([r["m"] for r in curve], [100 * r["acc"] for r in curve], tol),
+            scale=sc,
+            at_chance=chance,
+            note=f"{model['name']}: smallest test M within {tol:g} points of the best",
+        )
         train, test = by_m.get(model["train_m"]), by_m.get(model["paper_m"])
         key = TEST_M_CLAIMS[model["model"]]
         if train is None or test is None:
             rec.claim(key, None, note="training or paper test M not evaluated", scale=sc)
             continue
         chance = chance or any(at_chance(r["acc"], int(model["n_classes"])) for r in (train, test))
-        est = seeds_estimate([100 * (a - b) for a, b in zip(test["accs"], train["accs"])], at_chance=chance,
-                             note=f"{model['name']}: M = {model['paper_m']} vs {model['train_m']}")
-        rec.claim(key, dataclasses.replace(est, method=est.method.replace("seeds", "evaluations of one run")),
-                  scale=sc)
+        est = seeds_estimate(
+            [100 * (a - b) for a, b in zip(test["accs"], train["accs"])],
+            at_chance=chance,
+            note=f"{model['name']}: M = {model['paper_m']} vs {model['train_m']}",
+        )
+        rec.claim(key, dataclasses.replace(est, method=est.method.replace("seeds", "evaluations of one run")), scale=sc)
     combined = _concat(*all_runs) if all_runs else pd.DataFrame(columns=["config", "n_train"])
-    rec.value("fig13.n_evals", int(settings["n_eval"]),
-              scale=Scale.of_runs(list(combined["config"]), [int(n or 0) for n in combined["n_train"]],
-                                  bool(scales) and all(sc.kind == "paper" for sc in scales)))
+    rec.value(
+        "fig13.n_evals",
+        int(settings["n_eval"]),
+        scale=Scale.of_runs(
+            list(combined["config"]),
+            [int(n or 0) for n in combined["n_train"]],
+            bool(scales) and all(sc.kind == "paper" for sc in scales),
+        ),
+    )
     rec.table("fig13", rows, "Fig. 13: test accuracy (mean ± std over evaluations) versus the test-time M")
-

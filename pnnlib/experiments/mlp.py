@@ -131,8 +131,7 @@ def plan(section: Mapping[str, Any]) -> dict[str, TrainConfig]:
 def grid_runs(section: Mapping[str, Any], grids: Sequence[str]) -> set[str]:
     """The run ids of the named grids of a profile's ``mlp`` section."""
     named = mlp_grids(**section["grid"])
-    return set(expand_grid({k: v for k, v in named.items() if k in grids}, fixed=section["train"],
-                           id_keys=ID_KEYS))
+    return set(expand_grid({k: v for k, v in named.items() if k in grids}, fixed=section["train"], id_keys=ID_KEYS))
 
 
 # --------------------------------------------------------------------------- values and claims
@@ -160,8 +159,14 @@ def _ann_curves(per_seed: Mapping[Any, Mapping[str, Any]]):
     return curve
 
 
-def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str, Any]], settings: Mapping[str, Any],
-                 paper_hashes: Mapping[str, str], source: str = "") -> dict[str, Any]:
+def record_stage(
+    rec: Record,
+    runs: pd.DataFrame,
+    ann: Mapping[int, Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    paper_hashes: Mapping[str, str],
+    source: str = "",
+) -> dict[str, Any]:
     """Fill ``rec`` with the MLP stage's values, claim estimates and tables.
 
     ``runs``: the finished runs (:func:`pnnlib.experiments.runs.load_runs`); ``ann``: per training
@@ -182,30 +187,47 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
             rec.claim(key, None, note="runs missing at this scale", scale=scale(sel))
             return
         chance = runs_at_chance(sel)
-        est = seeds_estimate(list(a.values()), at_chance=chance, note=note) if b is None else \
-            paired(a, b, at_chance=chance, note=note)
+        est = (
+            seeds_estimate(list(a.values()), at_chance=chance, note=note)
+            if b is None
+            else paired(a, b, at_chance=chance, note=note)
+        )
         rec.claim(key, est, scale=scale(sel))
 
     # Fig. 4c/e: offsets and M at |E| = 1
     m_small, m_large = min(settings["curve_m"]), max(settings["curve_m"])
     for key, a, b in (
         ("fig4.fixed_offset_m3_drops", dict(steps=m_small, offset="fixed"), dict(steps=m_large, offset="fixed")),
-        ("fig4.random_offset_m3_matches_m15", dict(steps=m_small, offset="random"),
-         dict(steps=m_large, offset="random")),
+        (
+            "fig4.random_offset_m3_matches_m15",
+            dict(steps=m_small, offset="random"),
+            dict(steps=m_large, offset="random"),
+        ),
         ("fig4.random_beats_fixed_m3", dict(steps=m_small, offset="random"), dict(steps=m_small, offset="fixed")),
     ):
         if a == b:
             rec.claim(key, None, note="needs two values of M (grid.curve_m)", scale=scale(main))
             continue
         sel = pd.concat([select(main, e_pos=1.0, **a), select(main, e_pos=1.0, **b)]) if len(main) else main
-        claim(key, acc_by_seed(main, e_pos=1.0, **a), acc_by_seed(main, e_pos=1.0, **b), sel,
-              f"M = {m_small} vs {m_large}")
+        claim(
+            key,
+            acc_by_seed(main, e_pos=1.0, **a),
+            acc_by_seed(main, e_pos=1.0, **b),
+            sel,
+            f"M = {m_small} vs {m_large}",
+        )
     # Fig. 4d: early spikes at large vs small |E|
     m_hist = int(settings["hist_m"])
-    big, small = select(main, e_pos=ann_e, steps=m_hist, offset="random"), select(main, e_pos=1.0, steps=m_hist,
-                                                                                    offset="random")
-    claim("fig4.more_early_spikes_large_e", {int(r.seed): _hidden_early_share(r.path) for r in big.itertuples()},
-          {int(r.seed): _hidden_early_share(r.path) for r in small.itertuples()}, pd.concat([big, small]))
+    big, small = (
+        select(main, e_pos=ann_e, steps=m_hist, offset="random"),
+        select(main, e_pos=1.0, steps=m_hist, offset="random"),
+    )
+    claim(
+        "fig4.more_early_spikes_large_e",
+        {int(r.seed): _hidden_early_share(r.path) for r in big.itertuples()},
+        {int(r.seed): _hidden_early_share(r.path) for r in small.itertuples()},
+        pd.concat([big, small]),
+    )
     # Fig. 4e: where accuracy saturates in M (fixed offset; the paper's "M ≈ 15")
     saturation = {}
     for e in settings["m_sweep_e"]:
@@ -216,13 +238,19 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
                 saturation[(float(e), off)] = int(ok["steps"].iloc[0])
     fixed = [v for (e, off), v in saturation.items() if off == "fixed"]
     if fixed:
-        rec.value("fig4.m_saturation", float(np.median(fixed)), scale=scale(select(main, offset="fixed")),
-                  note=f"median over |E| of the smallest M within {settings['saturation_tol']} points of the best, "
-                       "fixed offset; random offset: " + ", ".join(f"|E| = {e:g}: M = {v}" for (e, off), v
-                                                                   in saturation.items() if off == "random"))
-    rec.table("fig4e_saturation",
-              [{"|E|": e, "offset": off, "saturates at M": v} for (e, off), v in saturation.items()],
-              "Fig. 4e: the smallest M within the saturation tolerance of the best M")
+        rec.value(
+            "fig4.m_saturation",
+            float(np.median(fixed)),
+            scale=scale(select(main, offset="fixed")),
+            note=f"median over |E| of the smallest M within {settings['saturation_tol']} points of the best, "
+            "fixed offset; random offset: "
+            + ", ".join(f"|E| = {e:g}: M = {v}" for (e, off), v in saturation.items() if off == "random"),
+        )
+    rec.table(
+        "fig4e_saturation",
+        [{"|E|": e, "offset": off, "saturates at M": v} for (e, off), v in saturation.items()],
+        "Fig. 4e: the smallest M within the saturation tolerance of the best M",
+    )
     # Fig. 4f: accuracy vs |E| at the M of the panel; ANN and scaled ANN
     rows = []
     for m in settings["e_sweep_m"]:
@@ -244,17 +272,29 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
         at1 = acc_by_seed(at_m, e_pos=1.0)
         if at1:
             sel = pd.concat([select(at_m, e_pos=1.0), select(at_m, e_pos=best_e)])
-            rec.value("fig4.max_drop_at_e1", float(s["mean"].max() - np.mean(list(at1.values()))), n=len(at1),
-                      scale=scale(sel), note=f"best mean |E| ({best_e:g}) minus |E| = 1, M = {m}, random offset")
+            rec.value(
+                "fig4.max_drop_at_e1",
+                float(s["mean"].max() - np.mean(list(at1.values()))),
+                n=len(at1),
+                scale=scale(sel),
+                note=f"best mean |E| ({best_e:g}) minus |E| = 1, M = {m}, random offset",
+            )
             claim("fig4.small_drop_at_e1", at1, acc_by_seed(at_m, e_pos=best_e), sel, f"best |E| = {best_e:g}")
         ann_runs = select(at_m, e_pos=ann_e)
         for e, key in ((1.0, "fig4.pnn_beats_ann_e1"), (2.0, "fig4.pnn_beats_ann_e2")):
             claim(key, acc_by_seed(at_m, e_pos=e), curve("ann", e), pd.concat([select(at_m, e_pos=e), ann_runs]))
         claim("fig4.scaled_ann_beats_ann_e1", curve("scaled", 1.0), curve("ann", 1.0), ann_runs)
-        claim("fig4.pnn_beats_scaled_ann_e1", acc_by_seed(at_m, e_pos=1.0), curve("scaled", 1.0),
-              pd.concat([select(at_m, e_pos=1.0), ann_runs]))
-        gains = {int(seed): float(np.mean([100 * (p["acc"] - q["acc"]) for p, q in zip(v["scaled"], v["ann"])]))
-                 for seed, v in per_seed.items() if v["ann"]}
+        claim(
+            "fig4.pnn_beats_scaled_ann_e1",
+            acc_by_seed(at_m, e_pos=1.0),
+            curve("scaled", 1.0),
+            pd.concat([select(at_m, e_pos=1.0), ann_runs]),
+        )
+        gains = {
+            int(seed): float(np.mean([100 * (p["acc"] - q["acc"]) for p, q in zip(v["scaled"], v["ann"])]))
+            for seed, v in per_seed.items()
+            if v["ann"]
+        }
         claim("fig14.scaling_helps", gains, None, ann_runs, "mean over the test |E|")
     rec.table("fig4f", rows, "Fig. 4f: test accuracy vs |E| (mean over seeds), the ANN and the scaled ANN")
     # Fig. 11a / Table 3: σ sweep at M = sigma_m
@@ -265,8 +305,13 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
         lo_e, hi_e = float(at_sig["e_pos"].min()), float(at_sig["e_pos"].max())
         if lo_e < hi_e:
             sel = pd.concat([select(at_sig, e_pos=lo_e), select(at_sig, e_pos=hi_e)])
-            claim("fig11.mlp_increases_with_e", acc_by_seed(at_sig, e_pos=hi_e), acc_by_seed(at_sig, e_pos=lo_e), sel,
-                  f"|E| = {hi_e:g} vs {lo_e:g}")
+            claim(
+                "fig11.mlp_increases_with_e",
+                acc_by_seed(at_sig, e_pos=hi_e),
+                acc_by_seed(at_sig, e_pos=lo_e),
+                sel,
+                f"|E| = {hi_e:g} vs {lo_e:g}",
+            )
     t3 = []
     paper_t3 = {v["key"]: v["paper"] for v in rec.paper_values["items"]["table3"]["values"]}
     for sigma in settings["sigmas"]:
@@ -277,11 +322,25 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
             best = s.loc[s["mean"].idxmax()]
             sel = select(sweep, sigma=float(sigma), e_pos=float(best["e_pos"]))
             sc = scale(sel)
-            row.update({"best |E|": float(best["e_pos"]), "accuracy (%)": float(best["mean"]),
-                        "std": float(best["std"]), "seeds": int(best["n"]), "|E| values": len(s), "scale": sc.kind})
+            row.update(
+                {
+                    "best |E|": float(best["e_pos"]),
+                    "accuracy (%)": float(best["mean"]),
+                    "std": float(best["std"]),
+                    "seeds": int(best["n"]),
+                    "|E| values": len(s),
+                    "scale": sc.kind,
+                }
+            )
             rec.value(f"table3.{key}.best_e", float(best["e_pos"]), note=f"{len(s)} |E| values", scale=sc)
-            rec.value(f"table3.{key}.accuracy", float(best["mean"]), std=float(best["std"]), n=int(best["n"]), scale=sc,
-                      at_chance=runs_at_chance(sel))
+            rec.value(
+                f"table3.{key}.accuracy",
+                float(best["mean"]),
+                std=float(best["std"]),
+                n=int(best["n"]),
+                scale=sc,
+                at_chance=runs_at_chance(sel),
+            )
             if float(sigma) == 0.0:
                 rec.value("fig11.mlp_peak_e_sigma0", float(best["e_pos"]), scale=sc)
             claim_key = f"table3.mlp_sigma{float(sigma):g}_accuracy"
@@ -290,13 +349,23 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
                 if sc.kind != "paper":
                     rec.claim(claim_key, None, note="not comparable at reduced scale", scale=sc)
                 else:
-                    claim(claim_key, {k: v - paper_acc for k, v in acc_by_seed(sel).items()}, None, sel,
-                          f"best |E| = {float(best['e_pos']):g}")
-        row.update({"paper best |E|": paper_t3.get(f"{key}.best_e"),
-                    "paper accuracy (%)": paper_t3.get(f"{key}.accuracy")})
+                    claim(
+                        claim_key,
+                        {k: v - paper_acc for k, v in acc_by_seed(sel).items()},
+                        None,
+                        sel,
+                        f"best |E| = {float(best['e_pos']):g}",
+                    )
+        row.update(
+            {"paper best |E|": paper_t3.get(f"{key}.best_e"), "paper accuracy (%)": paper_t3.get(f"{key}.accuracy")}
+        )
         t3.append(row)
-    rec.table("table3_mlp", t3, f"Table 3, Fashion-MNIST MLP (M = {m10}, random offset): the |E| of the best mean "
-                                "test accuracy over seeds, and that mean ± std")
+    rec.table(
+        "table3_mlp",
+        t3,
+        f"Table 3, Fashion-MNIST MLP (M = {m10}, random offset): the |E| of the best mean "
+        "test accuracy over seeds, and that mean ± std",
+    )
     alphas = settings.get("alphas") or []
     if len(alphas) > 1:
         rec.value("fig14.grid_step", float(np.round(np.diff(sorted(alphas)).min(), 6)))
@@ -307,10 +376,14 @@ def record_stage(rec: Record, runs: pd.DataFrame, ann: Mapping[int, Mapping[str,
 def figure_settings(section: Mapping[str, Any]) -> dict[str, Any]:
     """The settings :func:`record_stage` and the Fig. 4 notebook read, from a profile's ``mlp`` section."""
     grid, fig = section["grid"], section["figures"]
-    return {"sigma_main": grid["sigma"], **{k: grid[k] for k in ("curve_e", "curve_m", "m_sweep_e", "e_sweep_m",
-                                                                  "sigmas", "sigma_m")},
-            "ann_e": fig["ann_e"], "hist_m": fig["hist_m"], "saturation_tol": fig["saturation_tol"],
-            "alphas": fig["ann_alphas"]}
+    return {
+        "sigma_main": grid["sigma"],
+        **{k: grid[k] for k in ("curve_e", "curve_m", "m_sweep_e", "e_sweep_m", "sigmas", "sigma_m")},
+        "ann_e": fig["ann_e"],
+        "hist_m": fig["hist_m"],
+        "saturation_tol": fig["saturation_tol"],
+        "alphas": fig["ann_alphas"],
+    }
 
 
 def ann_plan(section: Mapping[str, Any], plan: Mapping[str, TrainConfig] | None = None) -> dict[int, dict[str, Any]]:
@@ -321,8 +394,9 @@ def ann_plan(section: Mapping[str, Any], plan: Mapping[str, TrainConfig] | None 
     s = figure_settings(section)
     out = {}
     for m in s["e_sweep_m"]:
-        at_m = {rid: c for rid, c in plan.items()
-                if c.steps == m and c.offset == "random" and c.sigma == s["sigma_main"]}
+        at_m = {
+            rid: c for rid, c in plan.items() if c.steps == m and c.offset == "random" and c.sigma == s["sigma_main"]
+        }
         seeds = section["figures"]["ann_seeds"]
         runs = sorted(rid for rid, c in at_m.items() if c.e_pos == s["ann_e"] and c.seed in seeds)
         test_e = sorted({c.e_pos for c in at_m.values() if c.e_pos < s["ann_e"]})

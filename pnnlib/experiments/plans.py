@@ -35,15 +35,18 @@ def stage_plans(settings: Mapping[str, Any]) -> dict[str, dict[str, TrainConfig]
     if "mlp" in settings:
         out["mlp"] = mlp.plan(settings["mlp"])
     if "cnn" in settings:
-        out["cnn"] = {f"{family}/{rid}": cfg for family, runs in cnn.plan(settings["cnn"]).items()
-                      for rid, cfg in runs.items()}
+        out["cnn"] = {
+            f"{family}/{rid}": cfg for family, runs in cnn.plan(settings["cnn"]).items() for rid, cfg in runs.items()
+        }
     return out
 
 
 def paper_hashes(paper_settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """``{stage: {run_id: config hash}}`` of the ``paper`` profile's plans."""
-    return {stage: {rid: config_hash(cfg) for rid, cfg in runs.items()}
-            for stage, runs in stage_plans(paper_settings).items()}
+    return {
+        stage: {rid: config_hash(cfg) for rid, cfg in runs.items()}
+        for stage, runs in stage_plans(paper_settings).items()
+    }
 
 
 def _archived(stage: str, rid: str, cfg: TrainConfig) -> bool:
@@ -78,10 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--out", required=True, type=Path)
     h.add_argument("--profile", default="paper")
     args = p.parse_args(argv)
-    settings = load_profile({"profile": args.profile, "results_dir": "results/{profile}", "figures_dir": "figures",
-                             "kernel": "pnn-imc", "start_timeout": 300})
-    write_json_atomic(args.out, {"profile": args.profile, "hashes": paper_hashes(settings),
-                                 "coverage": coverage(settings)})
+    settings = load_profile(
+        {
+            "profile": args.profile,
+            "results_dir": "results/{profile}",
+            "figures_dir": "figures",
+            "kernel": "pnn-imc",
+            "start_timeout": 300,
+        }
+    )
+    write_json_atomic(
+        args.out, {"profile": args.profile, "hashes": paper_hashes(settings), "coverage": coverage(settings)}
+    )
     return 0
 
 

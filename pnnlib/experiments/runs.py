@@ -41,11 +41,30 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
             continue
         if any(m["config"].get(k) != v for k, v in where.items()):
             continue
-        rows.append({**m["config"], "acc": m["final"]["acc"], "acc_std": m["final"]["acc_std"],
-                     "history": m["history"], "path": str(path.parent), "run_id": path.parent.name,
-                     "n_train": m.get("n_train"), "n_classes": m.get("n_classes"), "config": m["config"]})
-    columns = [*TrainConfig().to_dict(), "acc", "acc_std", "history", "path", "run_id", "n_train", "n_classes",
-               "config"]
+        rows.append(
+            {
+                **m["config"],
+                "acc": m["final"]["acc"],
+                "acc_std": m["final"]["acc_std"],
+                "history": m["history"],
+                "path": str(path.parent),
+                "run_id": path.parent.name,
+                "n_train": m.get("n_train"),
+                "n_classes": m.get("n_classes"),
+                "config": m["config"],
+            }
+        )
+    columns = [
+        *TrainConfig().to_dict(),
+        "acc",
+        "acc_std",
+        "history",
+        "path",
+        "run_id",
+        "n_train",
+        "n_classes",
+        "config",
+    ]
     return pd.DataFrame(rows, columns=columns)  # the columns exist even when no run is found
 
 
@@ -94,8 +113,9 @@ def scale_of(runs: pd.DataFrame, paper_hashes: Mapping[str, str], source: str = 
     from pnnlib.pipeline.record import Scale
 
     configs = list(runs["config"]) if len(runs) else []
-    paper = bool(configs) and all(paper_hashes.get(r.run_id) == config_hash(c)
-                                  for r, c in zip(runs.itertuples(), configs))
+    paper = bool(configs) and all(
+        paper_hashes.get(r.run_id) == config_hash(c) for r, c in zip(runs.itertuples(), configs)
+    )
     return Scale.of_runs(configs, [int(r.n_train or 0) for r in runs.itertuples()], paper, source)
 
 

@@ -77,8 +77,7 @@ class GroupSpikingLayer(nn.Module):
             raise ValueError(f"the members' DSTD steps M differ: {sorted({steps for steps, _ in args})}")
         steps, offsets = args[0][0], [o for _, o in args]
         weight = torch.stack([m.weight for m in ms])
-        common = (t_in, weight, [m.e_pos for m in ms], [m.e_neg for m in ms], steps, offsets,
-                  [m.generator for m in ms])
+        common = (t_in, weight, [m.e_pos for m in ms], [m.e_neg for m in ms], steps, offsets, [m.generator for m in ms])
         conv = dict(stride=ms[0].stride, padding=ms[0].padding) if self.conv else {}
         if self.kind is RCSpikeLinear:
             t = self._readout(dstd_group.rcspike_dstd_group(*common, kernel=ms[0].kernel))
@@ -102,8 +101,12 @@ class GroupSpikingLayer(nn.Module):
         ms = self.members
         if all(m.sigma == 0.0 for m in ms):
             return t
-        noise = [torch.randn(v.shape, dtype=t.dtype, device=t.device, generator=m.generator) if m.sigma
-                 else torch.zeros(v.shape, dtype=t.dtype, device=t.device) for m, v in zip(ms, self.members_view(t))]
+        noise = [
+            torch.randn(v.shape, dtype=t.dtype, device=t.device, generator=m.generator)
+            if m.sigma
+            else torch.zeros(v.shape, dtype=t.dtype, device=t.device)
+            for m, v in zip(ms, self.members_view(t))
+        ]
         run_axis = 1 if self.conv else 0
         shape = [1] * (noise[0].dim() + 1)
         shape[run_axis] = len(ms)

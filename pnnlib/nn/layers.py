@@ -53,7 +53,11 @@ def uniform_init_(weight: torch.Tensor, gain: float = 1.0, generator: torch.Gene
 
 
 def ttfs_init_(
-    weight: torch.Tensor, e_pos: float, n_layers: int, t_ref: float, w_star: float = 2.0,
+    weight: torch.Tensor,
+    e_pos: float,
+    n_layers: int,
+    t_ref: float,
+    w_star: float = 2.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""TTFS initialisation of paper-spec §3.4 (Appendix C).
@@ -156,8 +160,16 @@ class RCSpikeLinear(SpikingLayer):
     (DSTD or exact), then the firing-phase readout :math:`t=\mathrm{clip}(1-v)` (or the
     discharge non-ideality with ``e_dis``, §1.7)."""
 
-    def __init__(self, in_features: int, out_features: int, spec: NeuronSpec | None = None, *,
-                 init_gain: float = 1.0, init_generator: torch.Generator | None = None, **neuron: Any) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        spec: NeuronSpec | None = None,
+        *,
+        init_gain: float = 1.0,
+        init_generator: torch.Generator | None = None,
+        **neuron: Any,
+    ) -> None:
         super().__init__(_spec(spec, neuron))
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         uniform_init_(self.weight, init_gain, init_generator)
@@ -168,8 +180,9 @@ class RCSpikeLinear(SpikingLayer):
         if s.exact:
             return neuron.rcspike_exact(t_in, self.weight, s.e_pos, s.e_neg, check=False)
         steps, offset = self.grid_args()
-        return dstd.rcspike_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, check=False,
-                                 generator=self.generator, kernel=s.kernel)
+        return dstd.rcspike_dstd(
+            t_in, self.weight, s.e_pos, s.e_neg, steps, offset, check=False, generator=self.generator, kernel=s.kernel
+        )
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         return self.add_noise(neuron.rcspike_fire_time(self.membrane(t_in), self.spec.e_dis))
@@ -190,11 +203,16 @@ def _unfold_times(t: torch.Tensor, kernel: tuple[int, int], stride, padding, pad
 class _Conv(SpikingLayer):
     """Weights ``[C_out, C_in, k, k]``, stride and padding (padding = "no spike") of a conv layer."""
 
-    def __init__(self, in_channels: int, out_channels: int, spec: NeuronSpec, kernel_size: int, stride: int,
-                 padding: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, spec: NeuronSpec, kernel_size: int, stride: int, padding: int
+    ) -> None:
         super().__init__(spec)
-        for key, v in (("in_channels", in_channels), ("out_channels", out_channels), ("kernel_size", kernel_size),
-                       ("stride", stride)):
+        for key, v in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("kernel_size", kernel_size),
+            ("stride", stride),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{key} must be an int >= 1, got {v!r}")
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
@@ -212,9 +230,19 @@ class RCSpikeConv2d(_Conv):
     r"""Convolutional RC-Spike layer: :math:`\tilde g=\mathrm{conv}(W,S_m)`,
     :math:`\tilde f=\mathrm{conv}(\beta\circ W,S_m)` (paper-spec §2.4), padding = "no spike"."""
 
-    def __init__(self, in_channels: int, out_channels: int, spec: NeuronSpec | None = None, *, kernel_size: int = 3,
-                 stride: int = 1, padding: int = 1, init_gain: float = 1.0,
-                 init_generator: torch.Generator | None = None, **neuron: Any) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        spec: NeuronSpec | None = None,
+        *,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        init_gain: float = 1.0,
+        init_generator: torch.Generator | None = None,
+        **neuron: Any,
+    ) -> None:
         super().__init__(in_channels, out_channels, _spec(spec, neuron), kernel_size, stride, padding)
         uniform_init_(self.weight, init_gain, init_generator)
 
@@ -224,9 +252,19 @@ class RCSpikeConv2d(_Conv):
         if s.exact:
             return self.exact_conv(t_in, lambda c, w: neuron.rcspike_exact(c, w, s.e_pos, s.e_neg, check=False), 1.0)
         steps, offset = self.grid_args()
-        return dstd.rcspike_dstd_conv2d(t_in, self.weight, s.e_pos, s.e_neg, steps, offset,
-                                        stride=self.stride, padding=self.padding, check=False,
-                                        generator=self.generator, kernel=s.kernel)
+        return dstd.rcspike_dstd_conv2d(
+            t_in,
+            self.weight,
+            s.e_pos,
+            s.e_neg,
+            steps,
+            offset,
+            stride=self.stride,
+            padding=self.padding,
+            check=False,
+            generator=self.generator,
+            kernel=s.kernel,
+        )
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         return self.add_noise(neuron.rcspike_fire_time(self.membrane(t_in), self.spec.e_dis))
@@ -236,8 +274,15 @@ class TTFSLinear(SpikingLayer):
     """Fully connected TTFS layer (paper-spec §1.5): fires once at the first threshold crossing;
     ``+inf`` when it never fires. The DSTD grid spans ``[0, t_max]`` (default M = 30)."""
 
-    def __init__(self, in_features: int, out_features: int, spec: NeuronSpec | None = None, *,
-                 init_generator: torch.Generator | None = None, **neuron: Any) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        spec: NeuronSpec | None = None,
+        *,
+        init_generator: torch.Generator | None = None,
+        **neuron: Any,
+    ) -> None:
         super().__init__(_spec(spec, neuron, steps=30))
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         uniform_init_(self.weight, generator=init_generator)
@@ -248,30 +293,61 @@ class TTFSLinear(SpikingLayer):
             t = neuron.ttfs_exact(t_in, self.weight, s.e_pos, s.e_neg, s.v_th, check=False)
         else:
             steps, offset = self.grid_args()
-            t = dstd.ttfs_dstd(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, s.t_max, s.v_th, check=False,
-                               generator=self.generator)
+            t = dstd.ttfs_dstd(
+                t_in,
+                self.weight,
+                s.e_pos,
+                s.e_neg,
+                steps,
+                offset,
+                s.t_max,
+                s.v_th,
+                check=False,
+                generator=self.generator,
+            )
         return self.add_noise(t)
 
 
 class TTFSConv2d(_Conv):
     """Convolutional TTFS layer (DSTD over ``[0, t_max]``, exact mode by unfolding; default M = 30)."""
 
-    def __init__(self, in_channels: int, out_channels: int, spec: NeuronSpec | None = None, *, kernel_size: int = 3,
-                 stride: int = 1, padding: int = 1, init_generator: torch.Generator | None = None,
-                 **neuron: Any) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        spec: NeuronSpec | None = None,
+        *,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        init_generator: torch.Generator | None = None,
+        **neuron: Any,
+    ) -> None:
         super().__init__(in_channels, out_channels, _spec(spec, neuron, steps=30), kernel_size, stride, padding)
         uniform_init_(self.weight, generator=init_generator)
 
     def forward(self, t_in: torch.Tensor) -> torch.Tensor:
         s = self.spec
         if s.exact:
-            t = self.exact_conv(t_in, lambda c, w: neuron.ttfs_exact(c, w, s.e_pos, s.e_neg, s.v_th, check=False),
-                                math.inf)
+            t = self.exact_conv(
+                t_in, lambda c, w: neuron.ttfs_exact(c, w, s.e_pos, s.e_neg, s.v_th, check=False), math.inf
+            )
         else:
             steps, offset = self.grid_args()
-            t = dstd.ttfs_dstd_conv2d(t_in, self.weight, s.e_pos, s.e_neg, steps, offset, s.t_max, s.v_th,
-                                      stride=self.stride, padding=self.padding, check=False,
-                                      generator=self.generator)
+            t = dstd.ttfs_dstd_conv2d(
+                t_in,
+                self.weight,
+                s.e_pos,
+                s.e_neg,
+                steps,
+                offset,
+                s.t_max,
+                s.v_th,
+                stride=self.stride,
+                padding=self.padding,
+                check=False,
+                generator=self.generator,
+            )
         return self.add_noise(t)
 
 

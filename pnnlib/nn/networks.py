@@ -91,15 +91,25 @@ def _network_spec(spec: NeuronSpec | None, neuron: dict[str, Any], **defaults: A
     return NeuronSpec(**{**defaults, **neuron})
 
 
-def mlp(sizes: tuple[int, ...] = (784, 400, 400, 10), spec: NeuronSpec | None = None, *, init_gain: float = 1.0,
-        init_generator: torch.Generator | None = None, **neuron: Any) -> SpikeNetwork:
+def mlp(
+    sizes: tuple[int, ...] = (784, 400, 400, 10),
+    spec: NeuronSpec | None = None,
+    *,
+    init_gain: float = 1.0,
+    init_generator: torch.Generator | None = None,
+    **neuron: Any,
+) -> SpikeNetwork:
     """RC-Spike MLP, 784-400-400-10 for Fashion-MNIST (paper-spec §4); initial weights drawn from
     ``init_generator`` (``None``: torch's default generator)."""
     if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
         raise ValueError(f"sizes must be at least an input and an output size, all ints >= 1, got {sizes}")
     spec = _network_spec(spec, neuron)
-    return SpikeNetwork([RCSpikeLinear(a, b, spec, init_gain=init_gain, init_generator=init_generator)
-                         for a, b in zip(sizes[:-1], sizes[1:])])
+    return SpikeNetwork(
+        [
+            RCSpikeLinear(a, b, spec, init_gain=init_gain, init_generator=init_generator)
+            for a, b in zip(sizes[:-1], sizes[1:])
+        ]
+    )
 
 
 def vgg7(
@@ -160,11 +170,17 @@ def ttfs_cnn(
     layers: list[nn.Module] = []
     c_in, size = in_channels, input_size
     for c in (16, 32):
-        layers += [TTFSConv2d(c_in, c, spec, init_generator=g), TTFSConv2d(c, c, spec, init_generator=g),
-                   SpikeMinPool2d(2)]
+        layers += [
+            TTFSConv2d(c_in, c, spec, init_generator=g),
+            TTFSConv2d(c, c, spec, init_generator=g),
+            SpikeMinPool2d(2),
+        ]
         c_in, size = c, size // 2
-    layers += [nn.Flatten(), TTFSLinear(c_in * size * size, 128, spec, init_generator=g),
-               TTFSLinear(128, n_classes, spec, init_generator=g)]
+    layers += [
+        nn.Flatten(),
+        TTFSLinear(c_in * size * size, 128, spec, init_generator=g),
+        TTFSLinear(128, n_classes, spec, init_generator=g),
+    ]
     net = SpikeNetwork(layers)
     spiking = list(net.spiking_layers())
     for layer in spiking:
@@ -172,8 +188,15 @@ def ttfs_cnn(
     return net
 
 
-def iris_net(hidden: int = 5, outputs: int = 5, spec: NeuronSpec | None = None, *, init_gain: float = 1.0,
-             init_generator: torch.Generator | None = None, **neuron: Any) -> SpikeNetwork:
+def iris_net(
+    hidden: int = 5,
+    outputs: int = 5,
+    spec: NeuronSpec | None = None,
+    *,
+    init_gain: float = 1.0,
+    init_generator: torch.Generator | None = None,
+    **neuron: Any,
+) -> SpikeNetwork:
     """The circuit's 5-5-5 RC-Spike network (4 Iris features + a bias spike, paper-spec §6).
 
     Give ``e_dis`` for the discharge non-ideality of the firing phase (§1.7).

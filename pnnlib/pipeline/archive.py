@@ -94,8 +94,9 @@ def _stage_dir(profile: str, stage: str, root: Path | None) -> Path:
 # --------------------------------------------------------------------------- runs
 
 
-def add_run(run_dir: str | Path, profile: str, stage: str, *, root: Path | None = None,
-            keep_weights: bool = True) -> Path:
+def add_run(
+    run_dir: str | Path, profile: str, stage: str, *, root: Path | None = None, keep_weights: bool = True
+) -> Path:
     """Copy a finished run into ``archive/<profile>/<stage>/runs/<run-id>/`` (run id = the run
     directory's name) with its provenance; returns the archive entry.
 
@@ -124,9 +125,14 @@ def add_run(run_dir: str | Path, profile: str, stage: str, *, root: Path | None 
     cfg = TrainConfig.from_yaml(dst / "config.yaml")
     history = metrics.get("history", [])
     provenance = {
-        "run_id": src.name, "profile": profile, "stage": stage, "config_hash": config_hash(cfg),
-        "git_revision": metrics.get("git_revision"), "device": metrics.get("device"),
-        "torch_version": metrics.get("torch_version"), "epochs": len(history),
+        "run_id": src.name,
+        "profile": profile,
+        "stage": stage,
+        "config_hash": config_hash(cfg),
+        "git_revision": metrics.get("git_revision"),
+        "device": metrics.get("device"),
+        "torch_version": metrics.get("torch_version"),
+        "epochs": len(history),
         "wall_s": round(sum(h.get("wall_s") or 0.0 for h in history), 1),
         "machine": metrics.get("machine") or f"{platform.machine()} {platform.processor() or ''}".strip(),
         "final_acc": metrics.get("final", {}).get("acc"),
@@ -141,14 +147,17 @@ def _verified(entry: Path) -> dict[str, Any]:
     """The provenance of an archive entry after checking every file against its recorded hash."""
     prov_path = entry / "provenance.json"
     if not prov_path.is_file():
-        raise ArchiveError(f"{entry} has no provenance.json; re-add the run with "
-                           "`python -m pnnlib.pipeline.archive add`")
+        raise ArchiveError(
+            f"{entry} has no provenance.json; re-add the run with `python -m pnnlib.pipeline.archive add`"
+        )
     prov = read_json(prov_path)
     for name, digest in prov.get("files", {}).items():
         path = entry / name
         if not path.is_file() or sha256_file(path) != digest:
-            raise ArchiveError(f"{path} is missing or does not match the SHA-256 recorded in {prov_path}; restore "
-                               "it from git (`git checkout -- archive/`) or re-add the run")
+            raise ArchiveError(
+                f"{path} is missing or does not match the SHA-256 recorded in {prov_path}; restore "
+                "it from git (`git checkout -- archive/`) or re-add the run"
+            )
     return prov
 
 
@@ -166,8 +175,15 @@ def _entries(stage: str, relpath: str, profile: str | None, root: Path | None) -
     return sorted(p / stage / relpath for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
-def find_run(cfg: TrainConfig, stage: str, run_id: str, *, profile: str | None = None, root: Path | None = None,
-             need: Iterable[str] = ()) -> Path | None:
+def find_run(
+    cfg: TrainConfig,
+    stage: str,
+    run_id: str,
+    *,
+    profile: str | None = None,
+    root: Path | None = None,
+    need: Iterable[str] = (),
+) -> Path | None:
     """The verified archive entry ``archive/<profile>/<stage>/runs/<run_id>/`` whose config hash
     equals ``cfg``'s and which holds every file in ``need`` (e.g. ``weights.pt``); else ``None``.
 
@@ -186,9 +202,16 @@ def find_run(cfg: TrainConfig, stage: str, run_id: str, *, profile: str | None =
     return None
 
 
-def restore_or_train(cfg: TrainConfig, out_dir: str | Path, *, stage: str, run_id: str | None = None,
-                     recompute: bool = False, need: Iterable[str] = ("weights.pt",),
-                     root: Path | None = None) -> dict[str, Any]:
+def restore_or_train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    stage: str,
+    run_id: str | None = None,
+    recompute: bool = False,
+    need: Iterable[str] = ("weights.pt",),
+    root: Path | None = None,
+) -> dict[str, Any]:
     """The run's metrics: copied from the archive when it holds the same run (see the module
     docstring), else trained by :func:`pnnlib.train.train` into ``out_dir``."""
     out = Path(out_dir)
@@ -203,35 +226,55 @@ def restore_or_train(cfg: TrainConfig, out_dir: str | Path, *, stage: str, run_i
             shutil.copyfile(entry / name, tmp)
     # the planned config (thread count, device setting) goes beside the archived one
     write_text_atomic(out / "restored_from.json", json.dumps({"archive": str(entry), **prov}, indent=2) + "\n")
-    log.info("%s: restored from the archive %s (trained on %s, %s epochs, git %s)", out, entry, prov.get("device"),
-             prov.get("epochs"), prov.get("git_revision"))
+    log.info(
+        "%s: restored from the archive %s (trained on %s, %s epochs, git %s)",
+        out,
+        entry,
+        prov.get("device"),
+        prov.get("epochs"),
+        prov.get("git_revision"),
+    )
     return read_json(out / "metrics.json")
 
 
-def restore_or_train_group(cfgs: Sequence[TrainConfig], outs: Sequence[str | Path], *, stage: str,
-                           recompute: bool = False, cuda_graph: bool = False,
-                           root: Path | None = None) -> list[dict[str, Any]]:
+def restore_or_train_group(
+    cfgs: Sequence[TrainConfig],
+    outs: Sequence[str | Path],
+    *,
+    stage: str,
+    recompute: bool = False,
+    cuda_graph: bool = False,
+    root: Path | None = None,
+) -> list[dict[str, Any]]:
     """:func:`restore_or_train` for a run group: the runs the archive holds are restored, the
     others trained together by :func:`pnnlib.train.group.train_group` (each into its own run
     directory, the same files as alone). Returns the runs' metrics in the order given."""
     from pnnlib.train.group import train_group
 
     outs = [Path(o) for o in outs]
-    held = [None if recompute else find_run(c, stage, o.name, root=root, need=("weights.pt",))
-            for c, o in zip(cfgs, outs)]
+    held = [
+        None if recompute else find_run(c, stage, o.name, root=root, need=("weights.pt",)) for c, o in zip(cfgs, outs)
+    ]
     todo = [i for i, entry in enumerate(held) if entry is None]
     if todo:
         train_group([cfgs[i] for i in todo], [outs[i] for i in todo], cuda_graph=cuda_graph)
-    return [restore_or_train(c, o, stage=stage, recompute=recompute, root=root)
-            for c, o in zip(cfgs, outs)]
+    return [restore_or_train(c, o, stage=stage, recompute=recompute, root=root) for c, o in zip(cfgs, outs)]
 
 
 # --------------------------------------------------------------------------- derived results
 
 
-def restore_or_compute(path: str | Path, inputs: Any, compute: Callable[[], Any], *, stage: str,
-                       name: str | None = None, recompute: bool = False, archive_as: str | None = None,
-                       root: Path | None = None) -> Any:
+def restore_or_compute(
+    path: str | Path,
+    inputs: Any,
+    compute: Callable[[], Any],
+    *,
+    stage: str,
+    name: str | None = None,
+    recompute: bool = False,
+    archive_as: str | None = None,
+    root: Path | None = None,
+) -> Any:
     """A derived result (JSON) written to ``path``: taken from ``archive/<any profile>/<stage>/
     derived/<name>.json`` when that file was made from the same ``inputs`` (:func:`inputs_hash`),
     else computed by ``compute()``; with ``archive_as=PROFILE`` a computed result is also stored in
@@ -285,10 +328,17 @@ def main(argv: list[str] | None = None) -> int:
         missing = [r for r in args.runs if r not in plan]
         if missing:
             raise SystemExit(f"{args.plan} has no runs {missing}")
-        cfgs = [TrainConfig.from_dict({**plan[r], **({"num_threads": args.threads} if args.threads else {})})
-                for r in args.runs]
-        restore_or_train_group(cfgs, [args.out_root / r for r in args.runs], stage=args.stage,
-                                recompute=args.recompute, cuda_graph=args.cuda_graph)
+        cfgs = [
+            TrainConfig.from_dict({**plan[r], **({"num_threads": args.threads} if args.threads else {})})
+            for r in args.runs
+        ]
+        restore_or_train_group(
+            cfgs,
+            [args.out_root / r for r in args.runs],
+            stage=args.stage,
+            recompute=args.recompute,
+            cuda_graph=args.cuda_graph,
+        )
         return 0
     if args.command == "add":
         for run_dir in args.run_dirs:
@@ -298,9 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         for run_id, entry in archived_runs(stage_dir.parent.name, stage_dir.name).items():
             prov = read_json(entry / "provenance.json")
             acc = prov.get("final_acc")
-            print(f"{stage_dir.parent.name}/{stage_dir.name}/{run_id}: {prov.get('epochs')} epochs on "
-                  f"{prov.get('device')}, {prov.get('wall_s')} s, git {prov.get('git_revision')}"
-                  + (f", final accuracy {100 * acc:.2f} %" if acc is not None else ""))
+            print(
+                f"{stage_dir.parent.name}/{stage_dir.name}/{run_id}: {prov.get('epochs')} epochs on "
+                f"{prov.get('device')}, {prov.get('wall_s')} s, git {prov.get('git_revision')}"
+                + (f", final accuracy {100 * acc:.2f} %" if acc is not None else "")
+            )
     return 0
 
 

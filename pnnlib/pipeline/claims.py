@@ -97,14 +97,28 @@ def claim_specs(paper_values: Mapping[str, Any], section: str = "items") -> dict
             if side in (">", "<"):
                 if not isinstance(c.get("threshold"), int | float):
                     raise ValueError(f"{where}.{c['id']}: side {side!r} needs a numeric threshold")
-                spec = ClaimSpec(item, c["id"], c["text"], c["statistic"], side, threshold=float(c["threshold"]),
-                                 spec=c.get("spec", ""))
+                spec = ClaimSpec(
+                    item,
+                    c["id"],
+                    c["text"],
+                    c["statistic"],
+                    side,
+                    threshold=float(c["threshold"]),
+                    spec=c.get("spec", ""),
+                )
             elif side == "within":
                 band = c.get("band")
                 if not (isinstance(band, Sequence) and len(band) == 2 and band[0] < band[1]):
                     raise ValueError(f"{where}.{c['id']}: side 'within' needs band: [lo, hi] with lo < hi")
-                spec = ClaimSpec(item, c["id"], c["text"], c["statistic"], side, band=(float(band[0]), float(band[1])),
-                                 spec=c.get("spec", ""))
+                spec = ClaimSpec(
+                    item,
+                    c["id"],
+                    c["text"],
+                    c["statistic"],
+                    side,
+                    band=(float(band[0]), float(band[1])),
+                    spec=c.get("spec", ""),
+                )
             else:
                 raise ValueError(f"{where}.{c['id']}: side must be '>', '<' or 'within', got {side!r}")
             if spec.key in out:
@@ -145,8 +159,9 @@ def seeds_estimate(samples: Sequence[float], *, at_chance: bool = False, note: s
     if x.size < 2:
         return Estimate(mean, None, None, 1, "one seed: no interval", tuple(x.tolist()), at_chance, note)
     half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return Estimate(mean, mean - half, mean + half, int(x.size), f"t over {x.size} seeds", tuple(x.tolist()),
-                    at_chance, note)
+    return Estimate(
+        mean, mean - half, mean + half, int(x.size), f"t over {x.size} seeds", tuple(x.tolist()), at_chance, note
+    )
 
 
 def paired(a: Mapping[Any, float], b: Mapping[Any, float], *, at_chance: bool = False, note: str = "") -> Estimate:
@@ -156,12 +171,19 @@ def paired(a: Mapping[Any, float], b: Mapping[Any, float], *, at_chance: bool = 
     if not keys:
         raise ValueError(f"no common seeds to pair (a: {sorted(a)}, b: {sorted(b)})")
     est = seeds_estimate([a[k] - b[k] for k in keys], at_chance=at_chance, note=note)
-    return Estimate(est.mean, est.lo, est.hi, est.n, est.method.replace("seeds", "seeds, paired"), est.samples,
-                    at_chance, note)
+    return Estimate(
+        est.mean, est.lo, est.hi, est.n, est.method.replace("seeds", "seeds, paired"), est.samples, at_chance, note
+    )
 
 
-def bootstrap(samples: Sequence[float] | np.ndarray, statistic: Any = np.mean, *, n_boot: int = 2000,
-              seed: int = 0, note: str = "") -> Estimate:
+def bootstrap(
+    samples: Sequence[float] | np.ndarray,
+    statistic: Any = np.mean,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    note: str = "",
+) -> Estimate:
     """The statistic of ``samples`` (rows = independent units, e.g. test samples) with a
     percentile-bootstrap 95 % interval, seeded (the same call gives the same interval)."""
     x = np.asarray(samples, dtype=float)
@@ -170,8 +192,9 @@ def bootstrap(samples: Sequence[float] | np.ndarray, statistic: Any = np.mean, *
     rng = np.random.default_rng(seed)
     boots = np.array([statistic(x[rng.integers(0, len(x), len(x))]) for _ in range(n_boot)])
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    return Estimate(float(statistic(x)), float(lo), float(hi), int(len(x)), f"bootstrap over {len(x)} samples",
-                    (), False, note)
+    return Estimate(
+        float(statistic(x)), float(lo), float(hi), int(len(x)), f"bootstrap over {len(x)} samples", (), False, note
+    )
 
 
 def at_chance(accuracy: float, n_classes: int) -> bool:

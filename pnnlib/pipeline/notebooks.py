@@ -63,8 +63,10 @@ def nb_params_json(notebook: str | os.PathLike, section: Mapping[str, Any], **ex
     declared = notebook_parameters(notebook)
     unknown = sorted(set(out) - set(declared))
     if unknown:
-        raise ProfileError(f"{notebook}: the profile sets {unknown}, which its 'parameters' cell does not "
-                           f"declare (it declares: {', '.join(declared)})")
+        raise ProfileError(
+            f"{notebook}: the profile sets {unknown}, which its 'parameters' cell does not "
+            f"declare (it declares: {', '.join(declared)})"
+        )
     return json.dumps(out, sort_keys=True, separators=(",", ":"))
 
 
@@ -111,9 +113,14 @@ def _notebook_parameters(path: Path, _mtime_ns: int) -> dict[str, Any]:
     return out
 
 
-def reset_stale_run(run_dir: str | os.PathLike, parameters: Mapping[str, Any], *, config_file: str = "config.yaml",
-                    state_files: Iterable[str] = ("config.yaml", "checkpoint.pt"),
-                    resumable: Iterable[str] = ()) -> list[str]:
+def reset_stale_run(
+    run_dir: str | os.PathLike,
+    parameters: Mapping[str, Any],
+    *,
+    config_file: str = "config.yaml",
+    state_files: Iterable[str] = ("config.yaml", "checkpoint.pt"),
+    resumable: Iterable[str] = (),
+) -> list[str]:
     """Delete a run directory's saved state if it was made with different parameters.
 
     A training run keeps ``config.yaml`` and a ``checkpoint.pt`` so that an interrupted job
@@ -132,14 +139,25 @@ def reset_stale_run(run_dir: str | os.PathLike, parameters: Mapping[str, Any], *
     if changed:
         for name in state_files:
             (run_dir / name).unlink(missing_ok=True)
-        print(f"[pipeline] {run_dir}: parameters {changed} changed since the saved state; "
-              f"removed {', '.join(state_files)} (training starts afresh)", flush=True)
+        print(
+            f"[pipeline] {run_dir}: parameters {changed} changed since the saved state; "
+            f"removed {', '.join(state_files)} (training starts afresh)",
+            flush=True,
+        )
     return changed
 
 
-def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: Mapping[str, Any],
-                 *, kernel: str = "pnn-imc", start_timeout: int = 300, threads: int | None = None,
-                 cwd: str | os.PathLike | None = None, log_output: bool = True) -> Path:
+def run_notebook(
+    notebook: str | os.PathLike,
+    output: str | os.PathLike,
+    parameters: Mapping[str, Any],
+    *,
+    kernel: str = "pnn-imc",
+    start_timeout: int = 300,
+    threads: int | None = None,
+    cwd: str | os.PathLike | None = None,
+    log_output: bool = True,
+) -> Path:
     """Execute ``notebook`` with papermill into ``output`` (one pipeline job).
 
     * every key of ``parameters`` must be a name in the notebook's ``parameters`` cell (a typo
@@ -158,8 +176,9 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     params = dict(parameters)
     unknown = sorted(set(params) - set(declared))
     if unknown:
-        raise ValueError(f"{notebook}: parameters {unknown} are not in its 'parameters' cell "
-                         f"(it declares: {', '.join(declared)})")
+        raise ValueError(
+            f"{notebook}: parameters {unknown} are not in its 'parameters' cell (it declares: {', '.join(declared)})"
+        )
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         os.environ["MKL_NUM_THREADS"] = str(threads)
@@ -174,20 +193,31 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     os.close(fd)
     tmp = Path(tmp_name)
     failed = output.with_name(output.stem + ".failed.ipynb")
-    print(f"[pipeline] papermill {notebook} -> {output} (kernel {kernel}, threads {threads}) "
-          f"parameters: {json.dumps(params, sort_keys=True)}", flush=True)
+    print(
+        f"[pipeline] papermill {notebook} -> {output} (kernel {kernel}, threads {threads}) "
+        f"parameters: {json.dumps(params, sort_keys=True)}",
+        flush=True,
+    )
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(notebook), str(tmp), parameters=params, kernel_name=kernel,
-            start_timeout=start_timeout, log_output=log_output, progress_bar=False,
+            str(notebook),
+            str(tmp),
+            parameters=params,
+            kernel_name=kernel,
+            start_timeout=start_timeout,
+            log_output=log_output,
+            progress_bar=False,
             cwd=str(cwd) if cwd is not None else None,
         )
     except BaseException:
         if tmp.exists():
             os.replace(tmp, failed)
-            print(f"[pipeline] FAILED after {time.perf_counter() - start:.1f} s; executed notebook kept "
-                  f"at {failed}", file=sys.stderr, flush=True)
+            print(
+                f"[pipeline] FAILED after {time.perf_counter() - start:.1f} s; executed notebook kept at {failed}",
+                file=sys.stderr,
+                flush=True,
+            )
         raise
     os.replace(tmp, output)
     failed.unlink(missing_ok=True)
@@ -207,9 +237,11 @@ def notebook_shell(kernel: str = "pnn-imc", start_timeout: int = 300, *, reset_s
     rule's placeholders with Snakemake's ``:q``. A kernel name or a path holding ``$(...)``,
     spaces or quotes is passed on as it is, never run.
     """
-    cmd = (f"{_shell_word(sys.executable)} -m pnnlib.pipeline notebook --kernel {_shell_word(kernel)} "
-           f"--start-timeout {int(start_timeout)} "
-           "{input.notebook:q} {output.notebook:q} --params {params.nb:q} --threads {threads}")
+    cmd = (
+        f"{_shell_word(sys.executable)} -m pnnlib.pipeline notebook --kernel {_shell_word(kernel)} "
+        f"--start-timeout {int(start_timeout)} "
+        "{input.notebook:q} {output.notebook:q} --params {params.nb:q} --threads {threads}"
+    )
     if reset_stale:
         cmd += " --reset-stale {params.run_dir:q} --resumable {params.resumable:q}"
     return cmd + " > {log:q} 2>&1"
@@ -232,8 +264,10 @@ def notebook_problems(path: str | os.PathLike) -> list[str]:
     out = []
     dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count") is not None]
     if dirty:
-        out.append(f"{path}: code cells {dirty} hold outputs or execution counts; clear them "
-                   "(`jupyter nbconvert --clear-output --inplace`) before committing")
+        out.append(
+            f"{path}: code cells {dirty} hold outputs or execution counts; clear them "
+            "(`jupyter nbconvert --clear-output --inplace`) before committing"
+        )
     if not code or "parameters" not in code[0].get("metadata", {}).get("tags", []):
         out.append(f"{path}: the first code cell must be tagged 'parameters' (papermill)")
     return out
@@ -249,11 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     nb.add_argument("--kernel", default="pnn-imc")
     nb.add_argument("--start-timeout", type=int, default=300)
     nb.add_argument("--threads", type=int, default=None)
-    nb.add_argument("--reset-stale", metavar="RUN_DIR", default=None,
-                    help="before running, drop RUN_DIR's config.yaml/checkpoint.pt if made with other parameters")
+    nb.add_argument(
+        "--reset-stale",
+        metavar="RUN_DIR",
+        default=None,
+        help="before running, drop RUN_DIR's config.yaml/checkpoint.pt if made with other parameters",
+    )
     nb.add_argument("--resumable", default="", help="comma-separated keys that may change without a reset")
-    check = sub.add_parser("notebook-check",
-                           help="fail if a notebook holds outputs or lacks a parameters cell (pre-commit)")
+    check = sub.add_parser(
+        "notebook-check", help="fail if a notebook holds outputs or lacks a parameters cell (pre-commit)"
+    )
     check.add_argument("notebooks", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "notebook-check":
@@ -269,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         params = json.loads(args.params)
         if args.reset_stale:
             reset_stale_run(args.reset_stale, params, resumable=[k for k in args.resumable.split(",") if k])
-        run_notebook(args.notebook, args.output, params, kernel=args.kernel,
-                     start_timeout=args.start_timeout, threads=args.threads)
+        run_notebook(
+            args.notebook,
+            args.output,
+            params,
+            kernel=args.kernel,
+            start_timeout=args.start_timeout,
+            threads=args.threads,
+        )
     return 0

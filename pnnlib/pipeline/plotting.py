@@ -61,8 +61,9 @@ def learning_curve(ax: plt.Axes, history: Sequence[Mapping[str, Any]], train_m: 
     ax.legend()
 
 
-def write_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], path_stem: str | Path,
-                title: str, digits: int = 4) -> list[Path]:
+def write_table(
+    rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], path_stem: str | Path, title: str, digits: int = 4
+) -> list[Path]:
     """Write ``rows`` as ``<stem>.csv`` (full precision) and ``<stem>.md`` (``title`` and numbers to
     ``digits`` significant digits), atomically; ``columns`` maps row keys to column headers."""
     from pnnlib.io import write_text_atomic
@@ -76,12 +77,15 @@ def write_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], p
     csv = [",".join(columns.values())] + [",".join(cell(r.get(k), False) for k in columns) for r in rows]
     md = [f"# {title}", "", "| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     md += ["| " + " | ".join(cell(r.get(k), True) for k in columns) + " |" for r in rows]
-    return [write_text_atomic(stem.with_suffix(".csv"), "\n".join(csv) + "\n"),
-            write_text_atomic(stem.with_suffix(".md"), "\n".join(md) + "\n")]
+    return [
+        write_text_atomic(stem.with_suffix(".csv"), "\n".join(csv) + "\n"),
+        write_text_atomic(stem.with_suffix(".md"), "\n".join(md) + "\n"),
+    ]
 
 
-def learning_curves(ax: plt.Axes, runs: pd.DataFrame, e: float, m_values: Sequence[int],
-                    offsets: Sequence[str] = ("random", "fixed")) -> None:
+def learning_curves(
+    ax: plt.Axes, runs: pd.DataFrame, e: float, m_values: Sequence[int], offsets: Sequence[str] = ("random", "fixed")
+) -> None:
     """Fig. 4c: test accuracy per epoch at one |E| for each (M, offset), mean ± std over seeds."""
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ci, m in enumerate(m_values):
@@ -119,8 +123,13 @@ def spike_time_histograms(axes: Sequence[plt.Axes], hists: Mapping[float, Mappin
                 continue
             counts = h[f"layer{k}"].astype(float)
             total = counts.sum() + float(h[f"below{k}"]) + float(h[f"above{k}"])
-            ax.step(centers, counts / max(total, 1.0), where="mid", color=cmap(i / max(len(es) - 1, 1)),
-                    label=f"|E| = {e:g}")
+            ax.step(
+                centers,
+                counts / max(total, 1.0),
+                where="mid",
+                color=cmap(i / max(len(es) - 1, 1)),
+                label=f"|E| = {e:g}",
+            )
     for k, ax in enumerate(axes, 1):
         ax.set_title(f"layer {k}")
         ax.set_xlabel("spike time t")
@@ -160,9 +169,17 @@ def gp_band(x: np.ndarray, y: np.ndarray, n: int = 200) -> tuple[np.ndarray, np.
     return 10**grid, mean, 1.96 * std
 
 
-def acc_vs_e(ax: plt.Axes, runs: pd.DataFrame, m: int, ann: Sequence[Mapping[str, float]] | None = None,
-             scaled: Sequence[Mapping[str, float]] | None = None, offset: str = "random",
-             color: str = "C0", label: str = "PNN (trained at |E|)", ann_e: float = 100.0) -> None:
+def acc_vs_e(
+    ax: plt.Axes,
+    runs: pd.DataFrame,
+    m: int,
+    ann: Sequence[Mapping[str, float]] | None = None,
+    scaled: Sequence[Mapping[str, float]] | None = None,
+    offset: str = "random",
+    color: str = "C0",
+    label: str = "PNN (trained at |E|)",
+    ann_e: float = 100.0,
+) -> None:
     """Figs. 4f, 5d, 10e, 11, 12: final test accuracy versus |E| at training M (log axis) with a GP
     band; ``ann`` / ``scaled``: ``[{"e", "acc", "acc_std"}]`` of the ANN baselines (green), the
     network trained at |E| = ``ann_e``."""
@@ -179,8 +196,15 @@ def acc_vs_e(ax: plt.Axes, runs: pd.DataFrame, m: int, ann: Sequence[Mapping[str
     for curve, style, name in ((ann, "-", f"ANN (|E| = {ann_e:g})"), (scaled, "--", "scaled ANN")):
         if curve:
             c = sorted(curve, key=lambda r: r["e"])
-            ax.errorbar([r["e"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c],
-                        fmt=style, color="green", capsize=2, label=name)
+            ax.errorbar(
+                [r["e"] for r in c],
+                [100 * r["acc"] for r in c],
+                yerr=[100 * r["acc_std"] for r in c],
+                fmt=style,
+                color="green",
+                capsize=2,
+                label=name,
+            )
     ax.set_xscale("log")
     ax.set_xlabel("|E±|")
     ax.set_ylabel("test accuracy (%)")
@@ -197,8 +221,14 @@ def sigma_sweep(ax: plt.Axes, runs: pd.DataFrame, m: int, sigmas: Sequence[float
     ax.set_title(f"accuracy vs |E| per σ_spike (M = {m}, random offset)")
 
 
-def scaling_landscape(ax: plt.Axes, landscape: np.ndarray, alphas_pos: Sequence[float],
-                      alphas_neg: Sequence[float], best: tuple[float, float], title: str = "") -> Any:
+def scaling_landscape(
+    ax: plt.Axes,
+    landscape: np.ndarray,
+    alphas_pos: Sequence[float],
+    alphas_neg: Sequence[float],
+    best: tuple[float, float],
+    title: str = "",
+) -> Any:
     """Fig. 14: accuracy (%) over the (α⁺, α⁻) grid, best point marked; returns the image."""
     land = 100 * np.asarray(landscape, float)
 
@@ -206,8 +236,9 @@ def scaling_landscape(ax: plt.Axes, landscape: np.ndarray, alphas_pos: Sequence[
         half = (a[-1] - a[0]) / (2 * (len(a) - 1)) if len(a) > 1 else 0.05
         return a[0] - half, a[-1] + half
 
-    im = ax.imshow(land.T, origin="lower", aspect="auto", cmap="viridis",
-                   extent=(*cell_edges(alphas_pos), *cell_edges(alphas_neg)))
+    im = ax.imshow(
+        land.T, origin="lower", aspect="auto", cmap="viridis", extent=(*cell_edges(alphas_pos), *cell_edges(alphas_neg))
+    )
     ax.plot(*best, marker="*", color="red", ms=12, mec="white")
     ax.set_xlabel("α⁺ (positive weights)")
     ax.set_ylabel("α⁻ (negative weights)")
@@ -233,15 +264,26 @@ def membrane_traces(axes: Sequence[plt.Axes], traces: Mapping[str, Any], n_hidde
         ax.set_ylabel("membrane potential v")
 
 
-def acc_vs_test_m(ax: plt.Axes, curve: Sequence[Mapping[str, Any]], label: str, train_m: int | None = None,
-                  chosen_m: int | None = None) -> None:
+def acc_vs_test_m(
+    ax: plt.Axes,
+    curve: Sequence[Mapping[str, Any]],
+    label: str,
+    train_m: int | None = None,
+    chosen_m: int | None = None,
+) -> None:
     """Fig. 13: accuracy (mean ± std over the evaluations) versus the test-time M
     (:func:`pnnlib.experiments.cnn.test_time_m`), with the training M and the paper's test M."""
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     c = sorted(curve, key=lambda r: r["m"])
-    ax.errorbar([r["m"] for r in c], [100 * r["acc"] for r in c], yerr=[100 * r["acc_std"] for r in c], fmt="o-",
-                capsize=2, label=label)
+    ax.errorbar(
+        [r["m"] for r in c],
+        [100 * r["acc"] for r in c],
+        yerr=[100 * r["acc_std"] for r in c],
+        fmt="o-",
+        capsize=2,
+        label=label,
+    )
     for m, style, name in ((train_m, ":", "training M"), (chosen_m, "--", "paper's test M")):
         if m is not None:
             ax.axvline(m, color="gray", ls=style, lw=0.8, label=f"{name} = {m}")

@@ -117,8 +117,10 @@ def _refuse_shared_values(config: Mapping[str, Any]) -> None:
         if not isinstance(value, Mapping | list):
             continue
         if id(value) in seen:
-            raise ProfileError(f"{where}: the same value appears in two places (a YAML alias, *name); aliases and "
-                               "anchors are not allowed in settings: write the values out")
+            raise ProfileError(
+                f"{where}: the same value appears in two places (a YAML alias, *name); aliases and "
+                "anchors are not allowed in settings: write the values out"
+            )
         seen.add(id(value))
         items = value.items() if isinstance(value, Mapping) else enumerate(value)
         stack += [(f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}", v) for k, v in items]
@@ -129,8 +131,9 @@ def _expand_profile_name(key: str, value: str, profile: str) -> str:
     (Snakemake would read them as wildcards of every rule's paths)."""
     rest = value.replace("{profile}", "")
     if "{" in rest or "}" in rest:
-        raise ProfileError(f"{key}: {value!r} may contain '{{profile}}' but no other braces; "
-                           f"rename the folder or give it without them")
+        raise ProfileError(
+            f"{key}: {value!r} may contain '{{profile}}' but no other braces; rename the folder or give it without them"
+        )
     return value.replace("{profile}", profile)
 
 
@@ -150,8 +153,11 @@ def _validate(settings: dict[str, Any], schema_path: Path) -> None:
     try:
         import jsonschema
     except ImportError:
-        warnings.warn(f"neither snakemake nor jsonschema is installed: the settings are not validated against "
-                      f"{schema_path.name}", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"neither snakemake nor jsonschema is installed: the settings are not validated against {schema_path.name}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return
     import yaml
 
@@ -188,8 +194,10 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
             available = sorted(p.stem for p in (root / "config" / "profiles").glob("*.yaml"))
             raise ProfileError(f"profile: no profile file {path} (available: {', '.join(available)})")
     else:
-        raise ProfileError(f"profile: expected smoke|quick|paper (a file in config/profiles/) or a path "
-                           f"to a .yaml profile, got {profile!r}")
+        raise ProfileError(
+            f"profile: expected smoke|quick|paper (a file in config/profiles/) or a path "
+            f"to a .yaml profile, got {profile!r}"
+        )
     try:
         sections = yaml_load_strict(path.read_text(), source=str(path)) or {}
     except YamlAliasError as err:
@@ -206,15 +214,17 @@ def load_profile(config: Mapping[str, Any], root: str | os.PathLike | None = Non
     try:
         _validate(merged, root / "config" / "schema.yaml")
     except Exception as err:  # WorkflowError wrapping a jsonschema.ValidationError
-        raise ProfileError(f"invalid settings for profile '{profile}' ({path.name}): "
-                           f"{_format_validation_error(err)}") from None
+        raise ProfileError(
+            f"invalid settings for profile '{profile}' ({path.name}): {_format_validation_error(err)}"
+        ) from None
     for key in ("results_dir", "figures_dir"):
         merged[key] = _expand_profile_name(key, merged[key], profile)
     return merged
 
 
-def profile_banner(settings: Mapping[str, Any], stages: Iterable[str],
-                   missing: Mapping[str, list[str]] | None = None) -> str:
+def profile_banner(
+    settings: Mapping[str, Any], stages: Iterable[str], missing: Mapping[str, list[str]] | None = None
+) -> str:
     """The lines the pipeline logs at start: which profile, where outputs go, how to switch.
 
     ``missing`` maps stages that are not wired to the notebooks they still lack.
@@ -270,8 +280,9 @@ def run_id(params: Mapping[str, Any], keys: Iterable[str] | None = None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", rid)
 
 
-def expand_grid(grids: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any] | None = None,
-                id_keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+def expand_grid(
+    grids: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any] | None = None, id_keys: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Union of Cartesian products: ``{run_id: params}`` for every named grid.
 
     Each grid maps parameter names to a list of values (a scalar counts as a one-element list).

@@ -65,8 +65,9 @@ class Scale:
         return cls(**d) if d else cls("n/a", "—")
 
     @classmethod
-    def of_runs(cls, configs: Sequence[Mapping[str, Any]], n_train: Sequence[int], paper: bool,
-                source: str = "") -> Scale:
+    def of_runs(
+        cls, configs: Sequence[Mapping[str, Any]], n_train: Sequence[int], paper: bool, source: str = ""
+    ) -> Scale:
         """The scale of a set of runs (their configs and training-set sizes); ``paper`` when all of
         them match the paper profile's plan."""
         if not configs:
@@ -76,9 +77,12 @@ class Scale:
         images = sorted({int(n) for n in n_train})
         widths = sorted({float(c.get("width", 1.0)) for c in configs})
         test_m = sorted({int(c["eval_steps"]) for c in configs})
-        parts = [f"{'/'.join(f'{n:,}' for n in images)} training images",
-                 f"{'/'.join(map(str, epochs))} epoch{'s' if epochs != [1] else ''}",
-                 f"{seeds} seed{'s' if seeds > 1 else ''}", f"test M = {'/'.join(map(str, test_m))}"]
+        parts = [
+            f"{'/'.join(f'{n:,}' for n in images)} training images",
+            f"{'/'.join(map(str, epochs))} epoch{'s' if epochs != [1] else ''}",
+            f"{seeds} seed{'s' if seeds > 1 else ''}",
+            f"test M = {'/'.join(map(str, test_m))}",
+        ]
         if widths != [1.0]:
             parts.insert(2, f"width ×{'/'.join(f'{w:g}' for w in widths)}")
         kind = "paper" if paper else "reduced"
@@ -97,8 +101,9 @@ class Record:
         self.stage = stage
         self.scale = scale
         self.paper_values = pv
-        self._value_keys = {f"{item}.{v['key']}" for item, e in (pv.get("items") or {}).items()
-                            for v in e.get("values") or []}
+        self._value_keys = {
+            f"{item}.{v['key']}" for item, e in (pv.get("items") or {}).items() for v in e.get("values") or []
+        }
         self._claim_keys = set(claim_specs(pv)) | set(claim_specs(pv, "extensions"))
         self.values: dict[str, list[dict[str, Any]]] = {}
         self.claims: dict[str, list[dict[str, Any]]] = {}
@@ -117,22 +122,44 @@ class Record:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise KeyError(f"{key!r} is not a {what} of config/paper_values.yaml{hint} (add it there first)")
 
-    def value(self, key: str, value: float | str | None, *, std: float | None = None, n: int | None = None,
-              note: str = "", scale: Scale | None = None, at_chance: bool = False) -> None:
+    def value(
+        self,
+        key: str,
+        value: float | str | None,
+        *,
+        std: float | None = None,
+        n: int | None = None,
+        note: str = "",
+        scale: Scale | None = None,
+        at_chance: bool = False,
+    ) -> None:
         """Record a number the paper states (``<item>.<key>``); several scales may each add one.
         ``at_chance``: a run it rests on is at chance (the report flags it)."""
         self._check(key, self._value_keys, "value")
         if isinstance(value, float) and not math.isfinite(value):
             value = None
-        self.values.setdefault(key, []).append({"value": value, "std": std, "n": n, "note": note,
-                                                "scale": (scale or self.scale).to_json(), "at_chance": at_chance})
+        self.values.setdefault(key, []).append(
+            {
+                "value": value,
+                "std": std,
+                "n": n,
+                "note": note,
+                "scale": (scale or self.scale).to_json(),
+                "at_chance": at_chance,
+            }
+        )
 
     def claim(self, key: str, estimate: Estimate | None, *, note: str = "", scale: Scale | None = None) -> None:
         """Record the estimate of a claim's statistic (``<item>.<claim id>``); ``None`` = it could
         not be computed at this scale (the note says why)."""
         self._check(key, self._claim_keys, "claim")
-        self.claims.setdefault(key, []).append({"estimate": None if estimate is None else estimate.to_json(),
-                                                "note": note, "scale": (scale or self.scale).to_json()})
+        self.claims.setdefault(key, []).append(
+            {
+                "estimate": None if estimate is None else estimate.to_json(),
+                "note": note,
+                "scale": (scale or self.scale).to_json(),
+            }
+        )
 
     def table(self, name: str, rows: Sequence[Mapping[str, Any]], caption: str = "") -> None:
         """A table of the stage's own (rows with the same keys; lists and dicts never go raw into the report)."""
@@ -145,8 +172,14 @@ class Record:
         self.numbers[name] = value
 
     def to_json(self) -> dict[str, Any]:
-        return {"stage": self.stage, "scale": self.scale.to_json(), "values": self.values, "claims": self.claims,
-                "tables": self.tables, "numbers": self.numbers}
+        return {
+            "stage": self.stage,
+            "scale": self.scale.to_json(),
+            "values": self.values,
+            "claims": self.claims,
+            "tables": self.tables,
+            "numbers": self.numbers,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the record (strict JSON, atomically)."""
@@ -158,6 +191,7 @@ def load_record(path: str | Path) -> dict[str, Any]:
     d = read_json(path)
     missing = {"stage", "values", "claims", "tables", "numbers"} - set(d)
     if missing:
-        raise ValueError(f"{path} is not a stage record (missing {sorted(missing)}); stages save "
-                         "pnnlib.pipeline.record.Record")
+        raise ValueError(
+            f"{path} is not a stage record (missing {sorted(missing)}); stages save pnnlib.pipeline.record.Record"
+        )
     return d

@@ -71,8 +71,10 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], caption: str = "") -> str:
     cols = list(rows[0])
     for r in rows[1:]:
         cols += [k for k in r if k not in cols]
-    lines = ([caption, ""] if caption else []) + ["| " + " | ".join(_md(c) for c in cols) + " |",
-                                                   "|" + "---|" * len(cols)]
+    lines = ([caption, ""] if caption else []) + [
+        "| " + " | ".join(_md(c) for c in cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
     for r in rows:
         lines.append("| " + " | ".join(_md(_fmt(r.get(c))) for c in cols) + " |")
     return "\n".join(lines) + "\n"
@@ -158,20 +160,27 @@ def _claim_rows(spec: ClaimSpec, entries: list[dict[str, Any]]) -> list[tuple[st
     return sorted(out, key=lambda r: r[3].kind != "paper")
 
 
-def _claims_table(keys: Sequence[str], specs: Mapping[str, ClaimSpec], claims: Mapping[str, list],
-                  side_header: str) -> list[str]:
+def _claims_table(
+    keys: Sequence[str], specs: Mapping[str, ClaimSpec], claims: Mapping[str, list], side_header: str
+) -> list[str]:
     """Markdown lines of a claims table: claim, statistic, side, estimate, verdict, scale."""
-    lines = [f"| claim | statistic | {side_header} | estimate [95 % interval] | verdict | scale |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"| claim | statistic | {side_header} | estimate [95 % interval] | verdict | scale |",
+        "|---|---|---|---|---|---|",
+    ]
     for key in keys:
         spec = specs[key]
         rows = _claim_rows(spec, claims.get(key, []))
         if not rows:
-            lines.append(f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | — | "
-                         "not computed by this profile | — |")
+            lines.append(
+                f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | — | "
+                "not computed by this profile | — |"
+            )
         for v, why, est, sc, _note in rows:
-            lines.append(f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | "
-                         f"{_md(_estimate_text(est))} | **{v}** ({_md(why)}) | {_md(sc.text)} |")
+            lines.append(
+                f"| {_md(spec.text)} | {_md(spec.statistic)} | {_md(spec.paper_side())} | "
+                f"{_md(_estimate_text(est))} | **{v}** ({_md(why)}) | {_md(sc.text)} |"
+            )
     return [*lines, ""]
 
 
@@ -206,10 +215,12 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
     def n(v: str, kind: str | None = None) -> int:
         return sum(c for (vv, kk), c in counts.items() if vv == v and (kind is None or kk == kind))
 
-    summary = (f"Of the paper's {n_claims} claims, **{n(CONFIRMED, 'paper')} confirmed at paper scale**, "
-               f"{n(CONFIRMED, 'reduced') + n(CONFIRMED, 'n/a')} confirmed at reduced scale or by a measurement "
-               f"without training, **{n(REFUTED)} refuted** ({n(REFUTED, 'paper')} of them at paper scale), "
-               f"{n(INCONCLUSIVE)} inconclusive, {n('not run')} not computed by this profile.")
+    summary = (
+        f"Of the paper's {n_claims} claims, **{n(CONFIRMED, 'paper')} confirmed at paper scale**, "
+        f"{n(CONFIRMED, 'reduced') + n(CONFIRMED, 'n/a')} confirmed at reduced scale or by a measurement "
+        f"without training, **{n(REFUTED)} refuted** ({n(REFUTED, 'paper')} of them at paper scale), "
+        f"{n(INCONCLUSIVE)} inconclusive, {n('not run')} not computed by this profile."
+    )
     lines = [
         "# Paper versus reproduction",
         "",
@@ -217,8 +228,11 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
         "",
         f"* **Profile:** `{profile}` (`{manifest.get('profile_file', '')}`)",
         f"* **Results:** `{manifest.get('results_dir', '')}/`; **figures:** `{manifest.get('figures_dir', '')}/`"
-        + ("; paper-scale runs from the committed `archive/` (figures in `paper_scale/`)"
-           if any("paper_scale" in f for _, fs in made_by.values() for f in fs) else ""),
+        + (
+            "; paper-scale runs from the committed `archive/` (figures in `paper_scale/`)"
+            if any("paper_scale" in f for _, fs in made_by.values() for f in fs)
+            else ""
+        ),
         f"* **Paper values and claims:** `config/paper_values.yaml` ({paper_values.get('source', '')}); "
         "references only, nothing is fitted to them.",
         "* **Scale:** every reproduced number and claim says what it rests on (training images, epochs, seeds, "
@@ -246,11 +260,15 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
         if not keys and not cov:
             continue
         c = Counter(decided[k] for k in keys)
-        conf = f"{sum(v for (a, b), v in c.items() if a == CONFIRMED and b == 'paper')} / " \
-               f"{sum(v for (a, b), v in c.items() if a == CONFIRMED and b != 'paper')}"
-        lines.append(f"| {_label(item_id)} | {len(keys)} | {conf} | {sum(v for (a, _), v in c.items() if a == REFUTED)}"
-                     f" | {sum(v for (a, _), v in c.items() if a == INCONCLUSIVE)} | "
-                     f"{sum(v for (a, _), v in c.items() if a == 'not run')} | {cov_txt} |")
+        conf = (
+            f"{sum(v for (a, b), v in c.items() if a == CONFIRMED and b == 'paper')} / "
+            f"{sum(v for (a, b), v in c.items() if a == CONFIRMED and b != 'paper')}"
+        )
+        lines.append(
+            f"| {_label(item_id)} | {len(keys)} | {conf} | {sum(v for (a, _), v in c.items() if a == REFUTED)}"
+            f" | {sum(v for (a, _), v in c.items() if a == INCONCLUSIVE)} | "
+            f"{sum(v for (a, _), v in c.items() if a == 'not run')} | {cov_txt} |"
+        )
     lines += ["", "## Overview", "", "| paper | what | status | made by stage |", "|---|---|---|---|"]
     for item_id, item in items.items():
         if item_id in made_by:
@@ -270,27 +288,35 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
         lines += [f"## {_label(item_id)} — {item.get('title', '')}", ""]
         if item_id in made_by:
             names, files = made_by[item_id]
-            links = ", ".join(f"[`{os.path.relpath(f, manifest.get('figures_dir', '.'))}`]({_rel(f, out_dir, root)})"
-                              for f in files)
+            links = ", ".join(
+                f"[`{os.path.relpath(f, manifest.get('figures_dir', '.'))}`]({_rel(f, out_dir, root)})" for f in files
+            )
             lines += [f"Made by stage{'s' if len(names) > 1 else ''} {', '.join(f'`{x}`' for x in names)}: {links}", ""]
         elif item.get("kind") == "schematic":
             lines += ["A schematic or layout in the paper, not a computed result.", ""]
         else:
             lines += ["**Not made by this profile.**", ""]
         if item_id in cover:
-            lines += [f"Rests on {cover[item_id]['paper_runs']} runs of the paper profile; the archive holds "
-                      f"{cover[item_id]['archived']} of them.", ""]
+            lines += [
+                f"Rests on {cover[item_id]['paper_runs']} runs of the paper profile; the archive holds "
+                f"{cover[item_id]['archived']} of them.",
+                "",
+            ]
         if item.get("note"):
             lines += [f"_{item['note']}_", ""]
         vals = item.get("values") or []
         if vals:
-            lines += ["| quantity | paper | reproduced | scale | difference | notes | source |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "| quantity | paper | reproduced | scale | difference | notes | source |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for v in vals:
                 unit, relation = v.get("unit", ""), v.get("relation", "=")
                 paper_txt = _with_unit(f"{'' if relation == '=' else relation}{_fmt(v['paper'])}", unit)
-                entries = sorted(values.get(f"{item_id}.{v['key']}", []),
-                                 key=lambda e: Scale.from_json(e.get("scale")).kind != "paper")
+                entries = sorted(
+                    values.get(f"{item_id}.{v['key']}", []),
+                    key=lambda e: Scale.from_json(e.get("scale")).kind != "paper",
+                )
                 if not entries:
                     cells = [v["quantity"], paper_txt, "—", "—", "—", v.get("note", ""), v.get("spec", "")]
                     lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
@@ -305,22 +331,33 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
                     if e.get("at_chance"):
                         repro += " ⚠ at chance"
                     notes = "; ".join(x for x in (e.get("note"), v.get("note")) if x)
-                    cells = [v["quantity"], paper_txt, repro, sc.text,
-                             _difference(v["paper"], relation, e["value"], sc, unit), notes, v.get("spec", "")]
+                    cells = [
+                        v["quantity"],
+                        paper_txt,
+                        repro,
+                        sc.text,
+                        _difference(v["paper"], relation, e["value"], sc, unit),
+                        notes,
+                        v.get("spec", ""),
+                    ]
                     lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
             lines.append("")
         if keys:
             lines += _claims_table(keys, specs, claims, "paper's side")
 
     ext_specs = claim_specs(paper_values, "extensions")
-    ext_files = [(stage, ext, files) for stage, info in stages.items()
-                 for ext, files in (info.get("extensions") or {}).items()]
+    ext_files = [
+        (stage, ext, files) for stage, info in stages.items() for ext, files in (info.get("extensions") or {}).items()
+    ]
     ext_decided = {k: (_claim_rows(s, claims.get(k, [])) or [("not run",)])[0][0] for k, s in ext_specs.items()}
     if ext_files or any(claims.get(k) for k in ext_specs):
-        lines += ["## Beyond the paper", "",
-                  "Studies the paper does not make (our extensions). Their claims are decided like the paper's "
-                  "and never counted among them; their own tables and numbers are listed under their stage below.",
-                  ""]
+        lines += [
+            "## Beyond the paper",
+            "",
+            "Studies the paper does not make (our extensions). Their claims are decided like the paper's "
+            "and never counted among them; their own tables and numbers are listed under their stage below.",
+            "",
+        ]
         if ext_files:
             lines += ["| extension | made by stage | files |", "|---|---|---|"]
             for stage, ext, files in ext_files:
@@ -335,10 +372,13 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
             lines += [f"### {_md(entry.get('title', study))}{issue}", ""]
             lines += _claims_table(keys, ext_specs, claims, "claimed side")
             c = Counter(ext_decided[k] for k in keys)
-            overall = (CONFIRMED if c[CONFIRMED] == len(keys) else REFUTED if c[REFUTED] else INCONCLUSIVE)
-            lines += [f"Taken together: **{overall}** ({c[CONFIRMED]} of {len(keys)} parts confirmed, "
-                      f"{c[REFUTED]} refuted, {c[INCONCLUSIVE]} inconclusive, {c['not run']} not computed; the "
-                      "whole holds only if every part is confirmed).", ""]
+            overall = CONFIRMED if c[CONFIRMED] == len(keys) else REFUTED if c[REFUTED] else INCONCLUSIVE
+            lines += [
+                f"Taken together: **{overall}** ({c[CONFIRMED]} of {len(keys)} parts confirmed, "
+                f"{c[REFUTED]} refuted, {c[INCONCLUSIVE]} inconclusive, {c['not run']} not computed; the "
+                "whole holds only if every part is confirmed).",
+                "",
+            ]
 
     tables = {s: ex for s, ex in extras.items() if ex["tables"] or ex["numbers"]}
     if tables:
@@ -357,8 +397,12 @@ def build_report(paper_values: Mapping[str, Any], manifest: Mapping[str, Any], r
         lines += [f"Not made by this profile: {', '.join(_label(i) for i in not_made)}.", ""]
     open_claims = [k for k, (v, _) in decided.items() if v != CONFIRMED]
     if open_claims:
-        lines += ["Claims not confirmed here: " + ", ".join(f"{_label(specs[k].item)} `{specs[k].id}` ({decided[k][0]})"
-                                                          for k in open_claims) + ".", ""]
+        lines += [
+            "Claims not confirmed here: "
+            + ", ".join(f"{_label(specs[k].item)} `{specs[k].id}` ({decided[k][0]})" for k in open_claims)
+            + ".",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -17,8 +17,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m pnnlib.train", description="Train one network (pnnlib.train)")
     p.add_argument("--config", type=Path, help="YAML file of TrainConfig keys (defaults: the paper's MLP)")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config keys (values parsed as YAML)")
+    p.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (values parsed as YAML)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     d = load_yaml(args.config.read_text(), source=str(args.config)) if args.config else {}
@@ -34,4 +35,3 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
-

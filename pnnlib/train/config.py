@@ -193,9 +193,17 @@ class TrainConfig:
 
     def neuron_spec(self) -> NeuronSpec:
         """The :class:`~pnnlib.nn.spec.NeuronSpec` every layer of this run's network shares."""
-        spec = NeuronSpec(e_pos=self.e_pos, e_neg=self.e_neg, steps=self.steps, offset=self.offset,
-                          eval_steps=self.eval_steps, eval_offset=self.eval_offset, sigma=self.sigma,
-                          exact=self.exact, kernel=self.kernel)
+        spec = NeuronSpec(
+            e_pos=self.e_pos,
+            e_neg=self.e_neg,
+            steps=self.steps,
+            offset=self.offset,
+            eval_steps=self.eval_steps,
+            eval_offset=self.eval_offset,
+            sigma=self.sigma,
+            exact=self.exact,
+            kernel=self.kernel,
+        )
         if self.model == "ttfs_cnn":
             return spec.replace(t_max=self.t_max)
         return spec.replace(e_dis=self.e_dis)
@@ -221,4 +229,3 @@ def load_yaml(text: str, source: str = "<config>") -> Any:
 
 def _finite_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-

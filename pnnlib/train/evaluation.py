@@ -75,8 +75,9 @@ def evaluate(
         return _evaluate(model, t, y, cfg, n_classes, n_eval)
 
 
-def _evaluate(model: networks.SpikeNetwork, t: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, n_classes: int,
-              n_eval: int) -> dict[str, Any]:
+def _evaluate(
+    model: networks.SpikeNetwork, t: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, n_classes: int, n_eval: int
+) -> dict[str, Any]:
     was_training = model.training
     model.eval()
     batch = eval_batch(cfg, t.device)
@@ -92,8 +93,11 @@ def _evaluate(model: networks.SpikeNetwork, t: torch.Tensor, y: torch.Tensor, cf
         losses.append(loss_sum / len(y))
     model.train(was_training)
     return {
-        "acc": float(np.mean(accs)), "acc_std": float(np.std(accs)), "accs": accs,
-        "loss": float(np.mean(losses)), "loss_std": float(np.std(losses)),
+        "acc": float(np.mean(accs)),
+        "acc_std": float(np.std(accs)),
+        "accs": accs,
+        "loss": float(np.mean(losses)),
+        "loss_std": float(np.std(losses)),
     }
 
 
@@ -121,9 +125,11 @@ def spike_histograms(
         for k, tk in enumerate(model.forward_all(t[i : i + batch]), 1):
             v = tk.flatten().double().cpu().numpy()
             counts, _ = np.histogram(v, edges)
-            for key, val in ((f"layer{k}", counts), (f"below{k}", np.array(int((v < edges[0]).sum()))),
-                             (f"above{k}", np.array(int((v > edges[-1]).sum())))):
+            for key, val in (
+                (f"layer{k}", counts),
+                (f"below{k}", np.array(int((v < edges[0]).sum()))),
+                (f"above{k}", np.array(int((v > edges[-1]).sum()))),
+            ):
                 out[key] = out[key] + val if key in out else val
     model.train(was_training)
     return out
-

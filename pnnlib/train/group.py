@@ -59,13 +59,39 @@ from pnnlib.train.losses import _finite_times, early_spike_penalty, last_t_max, 
 from pnnlib.train.models import build_model, flat_input, resolve_device
 from pnnlib.train.rng import RunGenerators
 
-__all__ = ["GROUP_KEYS", "GraphedGroupStep", "GroupAdam", "group_cost", "group_key", "group_plan", "group_step",
-           "main", "train_group"]
+__all__ = [
+    "GROUP_KEYS",
+    "GraphedGroupStep",
+    "GroupAdam",
+    "group_cost",
+    "group_key",
+    "group_plan",
+    "group_step",
+    "main",
+    "train_group",
+]
 
 log = logging.getLogger("pnnlib.train")
 
-GROUP_KEYS = ("model", "hidden", "width", "n_outputs", "extra_outputs", "dataset", "data_dir", "download",
-              "train_subset", "test_subset", "steps", "batch", "epochs", "t_max", "exact", "device", "kernel")
+GROUP_KEYS = (
+    "model",
+    "hidden",
+    "width",
+    "n_outputs",
+    "extra_outputs",
+    "dataset",
+    "data_dir",
+    "download",
+    "train_subset",
+    "test_subset",
+    "steps",
+    "batch",
+    "epochs",
+    "t_max",
+    "exact",
+    "device",
+    "kernel",
+)
 """:class:`~pnnlib.train.TrainConfig` keys that must agree within a group (the stacked network,
 the data and the step count). ``exact`` runs are never grouped (each is a group of one)."""
 
@@ -107,8 +133,9 @@ def group_plan(plan: Mapping[str, TrainConfig], max_size: int) -> dict[str, list
 # --------------------------------------------------------------------------- one group's pieces
 
 
-def group_cost(gnet: GroupNetwork, x: torch.Tensor, labels: torch.Tensor, cfgs: Sequence[TrainConfig],
-               n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def group_cost(
+    gnet: GroupNetwork, x: torch.Tensor, labels: torch.Tensor, cfgs: Sequence[TrainConfig], n_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward pass and every run's cost of :func:`pnnlib.train.cost` (its own τ_soft, γ₁, t_ref,
     γ₂, γ_W, γ_V) for one stacked batch; ``labels`` ``[G, B]``.
 
@@ -139,15 +166,22 @@ def group_cost(gnet: GroupNetwork, x: torch.Tensor, labels: torch.Tensor, cfgs: 
             if cfg.gamma_w:
                 terms = terms + cfg.gamma_w * weight_penalty(net)
             if cfg.gamma_v:
-                terms = terms + cfg.gamma_v * early_spike_penalty([_finite_times(outs[r], t_max)
-                                                                   for _, _, outs in views])
+                terms = terms + cfg.gamma_v * early_spike_penalty(
+                    [_finite_times(outs[r], t_max) for _, _, outs in views]
+                )
             extra.append(terms)
         c = c + torch.stack(extra)
     return c, t_out
 
 
-def group_step(gnet: GroupNetwork, opt: GroupAdam, x: torch.Tensor, labels: torch.Tensor,
-               cfgs: Sequence[TrainConfig], n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def group_step(
+    gnet: GroupNetwork,
+    opt: GroupAdam,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    cfgs: Sequence[TrainConfig],
+    n_classes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One training step of every run of the group: :func:`group_cost`, backward of the summed
     costs (each run's gradient is its own cost's), and the runs' Adam updates. Returns the detached
     ``(C [G], t_out [G, B, N_out])``."""
@@ -213,8 +247,16 @@ class GraphedGroupStep:
     no host-to-device copies inside the step) and a :class:`GroupAdam` with ``capturable=True``.
     """
 
-    def __init__(self, gnet: GroupNetwork, opt: GroupAdam, cfgs: Sequence[TrainConfig], n_classes: int,
-                 x: torch.Tensor, labels: torch.Tensor, generators: Sequence[torch.Generator]) -> None:
+    def __init__(
+        self,
+        gnet: GroupNetwork,
+        opt: GroupAdam,
+        cfgs: Sequence[TrainConfig],
+        n_classes: int,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        generators: Sequence[torch.Generator],
+    ) -> None:
         if x.device.type != "cuda":
             raise ValueError(f"a CUDA graph needs a CUDA device, the group trains on {x.device}")
         if not opt.capturable:
@@ -265,15 +307,28 @@ def _load_data(cfgs: Sequence[TrainConfig], device: torch.device) -> list[data_m
         return t if same is None else same
 
     for cfg in cfgs:
-        d = data_mod.load_dataset(cfg.dataset, train_subset=cfg.train_subset, test_subset=cfg.test_subset,
-                                  seed=cfg.seed, root=cfg.data_dir, download=cfg.download)
-        d = replace(d, **{k: shared(getattr(d, k), [getattr(p, k) for p in datas])
-                          for k in ("train_t", "train_y", "test_t", "test_y")})
+        d = data_mod.load_dataset(
+            cfg.dataset,
+            train_subset=cfg.train_subset,
+            test_subset=cfg.test_subset,
+            seed=cfg.seed,
+            root=cfg.data_dir,
+            download=cfg.download,
+        )
+        d = replace(
+            d,
+            **{
+                k: shared(getattr(d, k), [getattr(p, k) for p in datas])
+                for k in ("train_t", "train_y", "test_t", "test_y")
+            },
+        )
         datas.append(d)
     moved = []
     for d in datas:
-        tensors = {k: on_device.setdefault(id(getattr(d, k)), getattr(d, k).to(device))
-                   for k in ("train_t", "train_y", "test_t", "test_y")}
+        tensors = {
+            k: on_device.setdefault(id(getattr(d, k)), getattr(d, k).to(device))
+            for k in ("train_t", "train_y", "test_t", "test_y")
+        }
         moved.append(replace(d, **tensors))
     return moved
 
@@ -345,8 +400,10 @@ def _train_epochs(members: Sequence[_Member], device: torch.device, cuda_graph: 
                 c, t_out = group_step(gnet, opt, xb, yb, cfgs, n_classes)
             loss_sum += c.double() * yb.shape[1]
             correct += (t_out[:, :, :n_classes].argmin(2) == yb).sum(1)
-        rows = [{"epoch": epoch, "train_loss": ls / n, "train_acc": ok / n, "test_loss": None, "test_acc": None}
-                for ls, ok in zip(loss_sum.tolist(), correct.tolist())]
+        rows = [
+            {"epoch": epoch, "train_loss": ls / n, "train_acc": ok / n, "test_loss": None, "test_acc": None}
+            for ls, ok in zip(loss_sum.tolist(), correct.tolist())
+        ]
         for m, row in zip(members, rows):
             if m.cfg.eval_every and (epoch % m.cfg.eval_every == 0 or epoch == m.cfg.epochs):
                 ev = evaluate(m.net, m.data.test_t, m.data.test_y, m.cfg, n_classes, key=f"epoch{epoch}")
@@ -390,8 +447,7 @@ def train_group(
         if threads:
             torch.set_num_threads(max(threads))
         device = resolve_device(cfgs[0].device)
-        log.info("training a group of %d runs (%s on %s, device %s)", len(todo), cfgs[0].model, cfgs[0].dataset,
-                 device)
+        log.info("training a group of %d runs (%s on %s, device %s)", len(todo), cfgs[0].model, cfgs[0].dataset, device)
         datas = _load_data([cfgs[i] for i in todo], device)
         members = []
         for i, data in zip(todo, datas):
@@ -421,8 +477,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     of :func:`group_plan` with ``--max-size``; ``--list`` prints :func:`group_plan` as JSON and
     trains nothing. Returns ``{run id: metrics}`` (or the groups with ``--list``).
     """
-    p = argparse.ArgumentParser(prog="python -m pnnlib.train.group",
-                                description="Train several runs of one architecture as one stacked group")
+    p = argparse.ArgumentParser(
+        prog="python -m pnnlib.train.group", description="Train several runs of one architecture as one stacked group"
+    )
     p.add_argument("--plan", type=Path, required=True, help="YAML/JSON mapping run id -> TrainConfig keys")
     p.add_argument("--out-root", type=Path, help="run directories are <out-root>/<run id>")
     p.add_argument("--runs", nargs="+", default=None, metavar="ID", help="run ids of one group (default: all)")

@@ -39,8 +39,12 @@ def git_revision() -> str:
     """``git describe``-style revision of the project checkout (``-dirty`` if modified)."""
     try:
         out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=data_mod.PROJECT_ROOT,
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=data_mod.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -74,12 +78,15 @@ def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     ck = torch_load_safe(path, map_location="cpu", fix=fix)
     missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
     if missing:
-        raise UnreadableFileError(f"cannot load {path}: it is not a checkpoint of pnnlib.train (missing {missing}). "
-                                  f"{fix}")
+        raise UnreadableFileError(
+            f"cannot load {path}: it is not a checkpoint of pnnlib.train (missing {missing}). {fix}"
+        )
     _check_same_config(ck["config"], cfg.to_dict(), f"{path} was written by a run with a different config")
     if len(ck["history"]) > cfg.epochs:
-        raise ValueError(f"TrainConfig.epochs: {path.parent} already holds {len(ck['history'])} epochs, more than "
-                         f"epochs={cfg.epochs}; use another out_dir")
+        raise ValueError(
+            f"TrainConfig.epochs: {path.parent} already holds {len(ck['history'])} epochs, more than "
+            f"epochs={cfg.epochs}; use another out_dir"
+        )
     return ck
 
 
@@ -116,13 +123,17 @@ def _open_run_dir(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
     out.mkdir(parents=True, exist_ok=True)
     config_path, metrics_path = out / "config.yaml", out / "metrics.json"
     if config_path.is_file():
-        _check_same_config(load_yaml(config_path.read_text(), source=str(config_path)), cfg.to_dict(),
-                           f"{out} holds a run with a different config")
+        _check_same_config(
+            load_yaml(config_path.read_text(), source=str(config_path)),
+            cfg.to_dict(),
+            f"{out} holds a run with a different config",
+        )
     if metrics_path.is_file():
         done = read_json(metrics_path)
         # metrics.json holds the config as strict JSON (inf as null): compare it in that form
-        _check_same_config(done.get("config"), json_ready(cfg.to_dict()),
-                           f"{metrics_path} records a run with a different config")
+        _check_same_config(
+            done.get("config"), json_ready(cfg.to_dict()), f"{metrics_path} records a run with a different config"
+        )
         if done.get("status") == "done" and len(done["history"]) == cfg.epochs:
             log.info("%s: finished run found, not recomputed", out)
             return done
@@ -154,23 +165,50 @@ def _resume(out: Path, cfg: TrainConfig, model: torch.nn.Module, opt: Any, gens:
 def _base_metrics(cfg: TrainConfig, device: torch.device, data: data_mod.SpikeData) -> dict[str, Any]:
     """The entries of ``metrics.json`` that do not change during a run."""
     return {
-        "config": cfg.to_dict(), "seed": cfg.seed, "git_revision": git_revision(), "device": str(device),
-        "torch_version": torch.__version__, "n_train": len(data.train_y), "n_test": len(data.test_y),
-        "input_shape": list(data.input_shape), "n_classes": data.n_classes,
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "git_revision": git_revision(),
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "n_train": len(data.train_y),
+        "n_test": len(data.test_y),
+        "input_shape": list(data.input_shape),
+        "n_classes": data.n_classes,
     }
 
 
-def _end_epoch(out: Path, cfg: TrainConfig, model: torch.nn.Module, opt: Any, gens: RunGenerators,
-               history: list[dict[str, Any]], base: dict[str, Any]) -> None:
+def _end_epoch(
+    out: Path,
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    opt: Any,
+    gens: RunGenerators,
+    history: list[dict[str, Any]],
+    base: dict[str, Any],
+) -> None:
     """Write the checkpoint and the running ``metrics.json`` after the last epoch of ``history``."""
     row = history[-1]
-    torch_save_atomic(out / "checkpoint.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                              "epoch": row["epoch"], "rng": gens.state(), "history": history,
-                                              "config": cfg.to_dict()})
+    torch_save_atomic(
+        out / "checkpoint.pt",
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": row["epoch"],
+            "rng": gens.state(),
+            "history": history,
+            "config": cfg.to_dict(),
+        },
+    )
     write_json_atomic(out / "metrics.json", {**base, "status": "running", "history": history})
-    log.info("epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s", row["epoch"], cfg.epochs,
-             row["train_loss"], row["train_acc"],
-             "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}", row["wall_s"])
+    log.info(
+        "epoch %d/%d: train loss %.4f acc %.4f, test acc %s, %.1f s",
+        row["epoch"],
+        cfg.epochs,
+        row["train_loss"],
+        row["train_acc"],
+        "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}",
+        row["wall_s"],
+    )
 
 
 def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
@@ -201,8 +239,12 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     log.info("training %s on %s (device %s), out_dir %s", cfg.model, cfg.dataset, device, out)
 
     data = data_mod.load_dataset(
-        cfg.dataset, train_subset=cfg.train_subset, test_subset=cfg.test_subset, seed=cfg.seed,
-        root=cfg.data_dir, download=cfg.download,
+        cfg.dataset,
+        train_subset=cfg.train_subset,
+        test_subset=cfg.test_subset,
+        seed=cfg.seed,
+        root=cfg.data_dir,
+        download=cfg.download,
     )
     train_t, train_y = data.train_t.to(device), data.train_y.to(device)
     test_t, test_y = data.test_t.to(device), data.test_y.to(device)
@@ -224,8 +266,14 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
         # Running sums stay on the device (no host sync per step), in float64.
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        bar = _progress_bar(range(0, n, cfg.batch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress,
-                   mininterval=5.0, leave=False, file=sys.stderr)
+        bar = _progress_bar(
+            range(0, n, cfg.batch),
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            disable=not cfg.progress,
+            mininterval=5.0,
+            leave=False,
+            file=sys.stderr,
+        )
         for step, i in enumerate(bar):
             idx = perm[i : i + cfg.batch]
             xb, yb = train_t[idx], train_y[idx]
@@ -240,8 +288,13 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
             if cfg.progress and step % 50 == 49:
                 bar.set_postfix(loss=f"{float(loss_sum) / min(i + cfg.batch, n):.3f}", refresh=False)
         bar.close()
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / n, "train_acc": int(correct) / n,
-                               "test_loss": None, "test_acc": None}
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": float(loss_sum) / n,
+            "train_acc": int(correct) / n,
+            "test_loss": None,
+            "test_acc": None,
+        }
         if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             ev = evaluate(model, test_t, test_y, cfg, n_classes, key=f"epoch{epoch}")
             row.update(test_loss=ev["loss"], test_acc=ev["acc"])
@@ -252,15 +305,24 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     final = evaluate(model, test_t, test_y, cfg, n_classes, n_eval=cfg.n_eval, key="final")
     final.update(eval_steps=cfg.eval_steps, eval_offset=cfg.eval_offset)
     with eval_rng(model, cfg.seed, "spike_hist"):
-        hist = spike_histograms(model, test_t[: cfg.hist_samples].flatten(1) if flat_input(cfg)
-                                else test_t[: cfg.hist_samples], eval_batch(cfg, device))
+        hist = spike_histograms(
+            model,
+            test_t[: cfg.hist_samples].flatten(1) if flat_input(cfg) else test_t[: cfg.hist_samples],
+            eval_batch(cfg, device),
+        )
     with atomic_path(out / "spike_hist.npz") as tmp, tmp.open("wb") as fh:
         np.savez(fh, **hist)
     torch_save_atomic(out / "weights.pt", model.state_dict())
     metrics = {**base, "status": "done", "history": history, "final": final}
     write_json_atomic(out / "metrics.json", metrics)
-    log.info("final test accuracy %.4f ± %.4f (%d evaluations, M=%d, %s offset)", final["acc"],
-             final["acc_std"], cfg.n_eval, cfg.eval_steps, cfg.eval_offset)
+    log.info(
+        "final test accuracy %.4f ± %.4f (%d evaluations, M=%d, %s offset)",
+        final["acc"],
+        final["acc_std"],
+        cfg.n_eval,
+        cfg.eval_steps,
+        cfg.eval_offset,
+    )
     return metrics
 
 
@@ -274,4 +336,3 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     fix = f"Rerun the training of {run} (delete the directory first) to write it again."
     model.load_state_dict(torch_load_safe(run / "weights.pt", map_location=device, fix=fix))
     return model.to(device), cfg
-

@@ -148,4 +148,3 @@ def cost(
 def predict(t_out: torch.Tensor, n_classes: int) -> torch.Tensor:
     """The earliest spike among the class outputs (paper-spec §1.6)."""
     return t_out[:, :n_classes].argmin(1)
-

@@ -16,8 +16,9 @@ __all__ = ["build_model", "flat_input", "resolve_device"]
 log = logging.getLogger("pnnlib.train")
 
 
-def build_model(cfg: TrainConfig, input_shape: Sequence[int], n_classes: int,
-                init_generator: torch.Generator | None = None) -> networks.SpikeNetwork:
+def build_model(
+    cfg: TrainConfig, input_shape: Sequence[int], n_classes: int, init_generator: torch.Generator | None = None
+) -> networks.SpikeNetwork:
     """The network of ``cfg.model`` for inputs of ``input_shape`` (one sample); every layer shares
     ``cfg.neuron_spec()``; initial weights drawn from ``init_generator`` (``None``: torch's default)."""
     n_out = cfg.n_outputs or n_classes
@@ -57,10 +58,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but torch sees no CUDA device "
-                         f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use device: auto or cpu")
+        raise ValueError(
+            f"device {device!r} requested but torch sees no CUDA device "
+            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use device: auto or cpu"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} requested but torch sees {torch.cuda.device_count()} CUDA device(s) "
-                         f"(cuda:0 ... cuda:{torch.cuda.device_count() - 1}); use one of those, auto or cpu")
+        raise ValueError(
+            f"device {device!r} requested but torch sees {torch.cuda.device_count()} CUDA device(s) "
+            f"(cuda:0 ... cuda:{torch.cuda.device_count() - 1}); use one of those, auto or cpu"
+        )
     return dev
-

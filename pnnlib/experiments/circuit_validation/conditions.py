@@ -88,9 +88,13 @@ def load_networks(validation_dir: str | os.PathLike[str]) -> dict[str, Network]:
     out = {}
     for name in MAPPINGS:
         m, s = val["mappings"][name]["model"], val["mappings"][name]["scale"]
-        out[name] = Network(name, NeuronModel(m["e_pos"], m["e_neg"], m["e_dis"]),
-                            np.asarray(arr[f"{name}_w_hidden"], float), np.asarray(arr[f"{name}_w_out"], float),
-                            (float(s["alpha_pos"]), float(s["alpha_neg"])))
+        out[name] = Network(
+            name,
+            NeuronModel(m["e_pos"], m["e_neg"], m["e_dis"]),
+            np.asarray(arr[f"{name}_w_hidden"], float),
+            np.asarray(arr[f"{name}_w_out"], float),
+            (float(s["alpha_pos"]), float(s["alpha_neg"])),
+        )
     return out
 
 
@@ -99,8 +103,10 @@ def sample_errors(t_model: np.ndarray, t_spice: np.ndarray, t_circ: float) -> di
     (``sample_sq_ns2``) and over the class outputs (``sample_sq_class_ns2``): the RMSE is the root
     of their mean, and :func:`ratio_interval` resamples them."""
     d = (np.asarray(t_model) - np.asarray(t_spice)) * t_circ * 1e9
-    return {"sample_sq_ns2": np.mean(d**2, 1).tolist(),
-            "sample_sq_class_ns2": np.mean(d[:, :CLASS_OUTPUTS] ** 2, 1).tolist()}
+    return {
+        "sample_sq_ns2": np.mean(d**2, 1).tolist(),
+        "sample_sq_class_ns2": np.mean(d[:, :CLASS_OUTPUTS] ** 2, 1).tolist(),
+    }
 
 
 def validation_settings(validation_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -109,12 +115,16 @@ def validation_settings(validation_dir: str | os.PathLike[str]) -> dict[str, Any
     retraining."""
     val = io.read_json(Path(validation_dir) / "validation.json")
     cfg = val["training"]["bottom_up"]["config"]
-    return {"prune_below": val["settings"]["prune_below"], "grid_step": val["settings"]["grid_step"],
-            "train": {k: cfg[k] for k in ("t_ref", "steps", "sigma", "device")}}
+    return {
+        "prune_below": val["settings"]["prune_below"],
+        "grid_step": val["settings"]["grid_step"],
+        "train": {k: cfg[k] for k in ("t_ref", "steps", "sigma", "device")},
+    }
 
 
-def load_conditions(device_conditions: str | os.PathLike[str], corners: Sequence[str],
-                    temperatures: Sequence[float]) -> tuple[Characterisation, list[tuple[Condition, Characterisation]]]:
+def load_conditions(
+    device_conditions: str | os.PathLike[str], corners: Sequence[str], temperatures: Sequence[float]
+) -> tuple[Characterisation, list[tuple[Condition, Characterisation]]]:
     """The reference characterisation and, for the conditions of :func:`condition_grid` (reference
     first), those the devices stage wrote (``device_conditions.json`` of
     notebooks/fig_device_conditions.ipynb).
@@ -128,8 +138,10 @@ def load_conditions(device_conditions: str | os.PathLike[str], corners: Sequence
     out = []
     for c in condition_grid(list(corners), list(temperatures), ref):
         if c.name not in files:
-            raise ValueError(f"condition {c.name} was not characterised by the devices stage ({device_conditions} "
-                             f"has {', '.join(files)}): add it to the profile's devices.conditions")
+            raise ValueError(
+                f"condition {c.name} was not characterised by the devices stage ({device_conditions} "
+                f"has {', '.join(files)}): add it to the profile's devices.conditions"
+            )
         out.append((c, load_characterisation(files[c.name])))
     return out[0][1], out
 
@@ -152,14 +164,32 @@ def compare(model_out: dict[str, np.ndarray], sim: SimulationResult, labels: np.
     }
 
 
-def simulate_fixed(net: Network, x: np.ndarray, labels: np.ndarray, *, mapping: WeightMapping,
-                   params: CircuitParams, out_dir: str | os.PathLike[str], name: str | None = None,
-                   samples_per_deck: int = 5, workers: int = 1) -> dict[str, Any]:
+def simulate_fixed(
+    net: Network,
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    mapping: WeightMapping,
+    params: CircuitParams,
+    out_dir: str | os.PathLike[str],
+    name: str | None = None,
+    samples_per_deck: int = 5,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Simulate ``net`` at its own (reference) scale with ``mapping``'s gate biases under ``params``
     (no search) and :func:`compare` it with its model."""
-    sim = simulate_network(net.w_hidden, net.w_out, x, out_dir=out_dir, scale=net.scale, characterisation=mapping,
-                           params=params, name=name or net.name, samples_per_deck=min(samples_per_deck, len(x)),
-                           workers=workers)
+    sim = simulate_network(
+        net.w_hidden,
+        net.w_out,
+        x,
+        out_dir=out_dir,
+        scale=net.scale,
+        characterisation=mapping,
+        params=params,
+        name=name or net.name,
+        samples_per_deck=min(samples_per_deck, len(x)),
+        workers=workers,
+    )
     return {"scale": list(net.scale), **compare(model_forward(net.w_hidden, net.w_out, x, net.model), sim, labels)}
 
 
@@ -184,8 +214,13 @@ def validation_summary(v: MappingValidation, labels: np.ndarray) -> dict[str, An
 N_BOOTSTRAP, BOOTSTRAP_SEED = 2000, 0
 
 
-def ratio_interval(sq_top_down: Sequence[float], sq_bottom_up: Sequence[float], level: float = 0.95,
-                   n_boot: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> list[float]:
+def ratio_interval(
+    sq_top_down: Sequence[float],
+    sq_bottom_up: Sequence[float],
+    level: float = 0.95,
+    n_boot: int = N_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+) -> list[float]:
     """Percentile-bootstrap interval of the ratio top-down / bottom-up RMSE over test samples
     resampled together (both mappings saw the same samples), from :func:`sample_errors`."""
     a, b = np.asarray(sq_top_down, float), np.asarray(sq_bottom_up, float)
@@ -204,11 +239,12 @@ def _ratio(a: float, b: float) -> float:
 def ratios(top_down: dict[str, Any], bottom_up: dict[str, Any], level: float = 0.95) -> dict[str, Any]:
     """Top-down / bottom-up RMSE over all outputs and over the class outputs (> 1: bottom-up
     closer), each with its :func:`ratio_interval` over the test samples."""
-    return {"ratio": _ratio(top_down["rmse_ns"], bottom_up["rmse_ns"]),
-            "ratio_ci": ratio_interval(top_down["sample_sq_ns2"], bottom_up["sample_sq_ns2"], level),
-            "ratio_class": _ratio(top_down["rmse_class_ns"], bottom_up["rmse_class_ns"]),
-            "ratio_class_ci": ratio_interval(top_down["sample_sq_class_ns2"], bottom_up["sample_sq_class_ns2"],
-                                             level)}
+    return {
+        "ratio": _ratio(top_down["rmse_ns"], bottom_up["rmse_ns"]),
+        "ratio_ci": ratio_interval(top_down["sample_sq_ns2"], bottom_up["sample_sq_ns2"], level),
+        "ratio_class": _ratio(top_down["rmse_class_ns"], bottom_up["rmse_class_ns"]),
+        "ratio_class_ci": ratio_interval(top_down["sample_sq_class_ns2"], bottom_up["sample_sq_class_ns2"], level),
+    }
 
 
 @dataclass(frozen=True)
@@ -237,10 +273,18 @@ class StudySettings:
     train: dict[str, Any]
 
 
-def study_condition(condition: Condition, char: Characterisation, reference: Characterisation,
-                    networks: dict[str, Network], x: np.ndarray, labels: np.ndarray, *,
-                    out_dir: str | os.PathLike[str], settings: StudySettings,
-                    reference_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def study_condition(
+    condition: Condition,
+    char: Characterisation,
+    reference: Characterisation,
+    networks: dict[str, Network],
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    out_dir: str | os.PathLike[str],
+    settings: StudySettings,
+    reference_dir: str | os.PathLike[str],
+) -> dict[str, Any]:
     """Calibrated, uncalibrated and retrained comparisons at one condition (module docstring).
 
     Args:
@@ -256,35 +300,75 @@ def study_condition(condition: Condition, char: Characterisation, reference: Cha
     """
     out = Path(out_dir)
     ref_params = CircuitParams(**reference.params)
-    row: dict[str, Any] = {"condition": condition.to_dict(),
-                           "reference": condition == Condition(reference.corner, reference.temp_c)}
+    row: dict[str, Any] = {
+        "condition": condition.to_dict(),
+        "reference": condition == Condition(reference.corner, reference.temp_c),
+    }
     s = settings
     if row["reference"]:
-        fixed = {n: simulate_fixed(net, x, labels, mapping=reference.mapping(), params=ref_params,
-                                   out_dir=reference_dir, samples_per_deck=s.samples_per_deck, workers=s.workers)
-                 for n, net in networks.items()}
+        fixed = {
+            n: simulate_fixed(
+                net,
+                x,
+                labels,
+                mapping=reference.mapping(),
+                params=ref_params,
+                out_dir=reference_dir,
+                samples_per_deck=s.samples_per_deck,
+                workers=s.workers,
+            )
+            for n, net in networks.items()
+        }
         row["calibrated"] = row["uncalibrated"] = {**fixed, **ratios(fixed["top_down"], fixed["bottom_up"])}
-        row["retrained_bottom_up"] = {**fixed["bottom_up"], "model": networks["bottom_up"].model.to_dict(),
-                                      "versus_top_down": ratios(fixed["top_down"], fixed["bottom_up"])}
+        row["retrained_bottom_up"] = {
+            **fixed["bottom_up"],
+            "model": networks["bottom_up"].model.to_dict(),
+            "versus_top_down": ratios(fixed["top_down"], fixed["bottom_up"]),
+        }
         return row
 
-    def validate(name: str, net_model: NeuronModel, w1: np.ndarray, w2: np.ndarray, center: tuple[float, float],
-                 run_dir: Path) -> dict[str, Any]:
-        v = validate_mapping(name, w1, w2, x, net_model, char.mapping(), out_dir=run_dir,
-                             search_samples=s.search_samples, design_step=s.design_steps[name],
-                             design_2d=s.design_2d, grid_step=s.grid_step, rounds=s.rounds,
-                             prune_below=s.prune_below, samples_per_deck=s.samples_per_deck, workers=s.workers,
-                             center=center)
+    def validate(
+        name: str, net_model: NeuronModel, w1: np.ndarray, w2: np.ndarray, center: tuple[float, float], run_dir: Path
+    ) -> dict[str, Any]:
+        v = validate_mapping(
+            name,
+            w1,
+            w2,
+            x,
+            net_model,
+            char.mapping(),
+            out_dir=run_dir,
+            search_samples=s.search_samples,
+            design_step=s.design_steps[name],
+            design_2d=s.design_2d,
+            grid_step=s.grid_step,
+            rounds=s.rounds,
+            prune_below=s.prune_below,
+            samples_per_deck=s.samples_per_deck,
+            workers=s.workers,
+            center=center,
+        )
         return validation_summary(v, labels)
 
-    cal = {n: validate(n, net.model, net.w_hidden, net.w_out, net.scale, out / "calibrated")
-           for n, net in networks.items()}
+    cal = {
+        n: validate(n, net.model, net.w_hidden, net.w_out, net.scale, out / "calibrated") for n, net in networks.items()
+    }
     row["calibrated"] = {**cal, **ratios(cal["top_down"], cal["bottom_up"])}
     # the chip as programmed at the reference: its biases and discharger bias, at the condition
     params = replace(condition.params(ref_params), vb_dis=ref_params.vb_dis)
-    unc = {n: simulate_fixed(net, x, labels, mapping=reference.mapping(), params=params,
-                             out_dir=out / "uncalibrated", samples_per_deck=s.samples_per_deck, workers=s.workers)
-           for n, net in networks.items()}
+    unc = {
+        n: simulate_fixed(
+            net,
+            x,
+            labels,
+            mapping=reference.mapping(),
+            params=params,
+            out_dir=out / "uncalibrated",
+            samples_per_deck=s.samples_per_deck,
+            workers=s.workers,
+        )
+        for n, net in networks.items()
+    }
     row["uncalibrated"] = {**unc, **ratios(unc["top_down"], unc["bottom_up"])}
     if s.retrain:
         run, seeds = train_iris("bottom_up", char, out / "train", s.retrain_seeds, **s.train)
@@ -292,15 +376,26 @@ def study_condition(condition: Condition, char: Characterisation, reference: Cha
         model = neuron_model("bottom_up", char)
         bu = validate("bottom_up", model, w1, w2, networks["bottom_up"].scale, out / "retrained")
         row["retrained_bottom_up"] = {
-            **bu, "model": model.to_dict(), "run_dir": str(run), "seeds": seeds,
+            **bu,
+            "model": model.to_dict(),
+            "run_dir": str(run),
+            "seeds": seeds,
             "versus_top_down": ratios(cal["top_down"], bu),
         }
     return row
 
 
-def mismatch_study(networks: dict[str, Network], x: np.ndarray, labels: np.ndarray, *, reference: Characterisation,
-                   seeds: Sequence[int], out_dir: str | os.PathLike[str], samples_per_deck: int = 5,
-                   workers: int = 2) -> list[dict[str, Any]]:
+def mismatch_study(
+    networks: dict[str, Network],
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    reference: Characterisation,
+    seeds: Sequence[int],
+    out_dir: str | os.PathLike[str],
+    samples_per_deck: int = 5,
+    workers: int = 2,
+) -> list[dict[str, Any]]:
     """Both networks on each Monte Carlo instance (seed) of the chip at the reference condition, with
     the reference's biases and scales (module docstring). One row per seed: its ``seed``, per network
     :func:`compare`'s numbers (with the decks, each holding ``.options seed=<seed>``), the
@@ -310,8 +405,16 @@ def mismatch_study(networks: dict[str, Network], x: np.ndarray, labels: np.ndarr
 
     def one(item: tuple[int, Network]) -> dict[str, Any]:
         seed, net = item
-        return simulate_fixed(net, x, labels, mapping=mapping, params=replace(base, mismatch_seed=int(seed)),
-                              out_dir=out_dir, name=f"{net.name}-mc{seed}", samples_per_deck=samples_per_deck)
+        return simulate_fixed(
+            net,
+            x,
+            labels,
+            mapping=mapping,
+            params=replace(base, mismatch_seed=int(seed)),
+            out_dir=out_dir,
+            name=f"{net.name}-mc{seed}",
+            samples_per_deck=samples_per_deck,
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         done = {(seed, net.name): r for (seed, net), r in zip(todo, pool.map(one, todo), strict=True)}
@@ -319,8 +422,15 @@ def mismatch_study(networks: dict[str, Network], x: np.ndarray, labels: np.ndarr
     for seed in seeds:
         per = {name: done[(seed, name)] for name in networks}
         r = ratios(per["top_down"], per["bottom_up"])
-        rows.append({"seed": int(seed), **per, **r, "bottom_up_closer": bool(r["ratio"] > 1),
-                     "bottom_up_closer_class": bool(r["ratio_class"] > 1)})
+        rows.append(
+            {
+                "seed": int(seed),
+                **per,
+                **r,
+                "bottom_up_closer": bool(r["ratio"] > 1),
+                "bottom_up_closer_class": bool(r["ratio_class"] > 1),
+            }
+        )
     return rows
 
 
@@ -332,8 +442,9 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def advantage_statistics(rows: list[dict[str, Any]], mismatch: list[dict[str, Any]],
-                         level: float = 0.95) -> dict[str, Any]:
+def advantage_statistics(
+    rows: list[dict[str, Any]], mismatch: list[dict[str, Any]], level: float = 0.95
+) -> dict[str, Any]:
     """Statistics the claim "the bottom-up advantage holds across corners, temperature and mismatch"
     is decided on (no verdict here): per variant (calibrated, uncalibrated, retrained bottom-up
     against the calibrated top-down) the smallest ratio top-down / bottom-up RMSE over the conditions,
@@ -341,8 +452,12 @@ def advantage_statistics(rows: list[dict[str, Any]], mismatch: list[dict[str, An
     ratio > 1 (and an interval above 1); over the mismatch instances the
     number and fraction where bottom-up is closer, its Clopper–Pearson interval and the ratio's
     quantiles. Each over all outputs and over the class outputs (``*_class``)."""
-    out: dict[str, Any] = {"claim": "the bottom-up advantage holds across corners, temperature and mismatch",
-                           "conditions": {}, "level": level}
+    out: dict[str, Any] = {
+        "claim": "the bottom-up advantage holds across corners, temperature and mismatch",
+        "conditions": {},
+        "level": level,
+    }
+
     def ratio_block(row: dict[str, Any], variant: str) -> dict[str, Any]:
         return row[variant]["versus_top_down"] if variant == "retrained_bottom_up" else row[variant]
 
@@ -355,12 +470,17 @@ def advantage_statistics(rows: list[dict[str, Any]], mismatch: list[dict[str, An
                 continue
             k = int(np.argmin(vals))
             out["conditions"][f"{variant}{suffix}"] = {
-                "n": int(vals.size), "ratio_min": float(vals[k]), "ratio_min_condition": have[k]["condition"]["name"],
-                "ratio_min_ci": blocks[k][f"ratio{suffix}_ci"], "ratio_median": float(np.median(vals)),
+                "n": int(vals.size),
+                "ratio_min": float(vals[k]),
+                "ratio_min_condition": have[k]["condition"]["name"],
+                "ratio_min_ci": blocks[k][f"ratio{suffix}_ci"],
+                "ratio_median": float(np.median(vals)),
                 "n_bottom_up_closer": int((vals > 1).sum()),
                 "n_bottom_up_closer_ci_above_1": int(sum(b[f"ratio{suffix}_ci"][0] > 1 for b in blocks)),
-                "ratios": {r["condition"]["name"]: {"ratio": b[f"ratio{suffix}"], "ci": b[f"ratio{suffix}_ci"]}
-                           for r, b in zip(have, blocks, strict=True)},
+                "ratios": {
+                    r["condition"]["name"]: {"ratio": b[f"ratio{suffix}"], "ci": b[f"ratio{suffix}_ci"]}
+                    for r, b in zip(have, blocks, strict=True)
+                },
             }
     if mismatch:
         n = len(mismatch)
@@ -369,16 +489,22 @@ def advantage_statistics(rows: list[dict[str, Any]], mismatch: list[dict[str, An
             k = sum(r[f"bottom_up_closer{suffix}"] for r in mismatch)
             ratio = np.array([r[f"ratio{suffix}"] for r in mismatch])
             out["mismatch"][f"bottom_up_closer{suffix}"] = {
-                "k": int(k), "fraction": k / n, "ci": list(clopper_pearson(k, n, level)),
-                "ratio_quantiles": dict(zip(("q05", "q50", "q95"), np.quantile(ratio, [0.05, 0.5, 0.95]).tolist(),
-                                            strict=True)),
+                "k": int(k),
+                "fraction": k / n,
+                "ci": list(clopper_pearson(k, n, level)),
+                "ratio_quantiles": dict(
+                    zip(("q05", "q50", "q95"), np.quantile(ratio, [0.05, 0.5, 0.95]).tolist(), strict=True)
+                ),
             }
     return out
 
 
 #: The comparisons of one condition, in table order: (key of the row, label).
-VARIANTS = (("calibrated", "calibrated (own scale search)"), ("uncalibrated", "uncalibrated (tt biases, scales)"),
-            ("retrained_bottom_up", "bottom-up retrained, vs calibrated top-down"))
+VARIANTS = (
+    ("calibrated", "calibrated (own scale search)"),
+    ("uncalibrated", "uncalibrated (tt biases, scales)"),
+    ("retrained_bottom_up", "bottom-up retrained, vs calibrated top-down"),
+)
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -393,13 +519,22 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             td = row["calibrated"]["top_down"] if variant == "retrained_bottom_up" else v["top_down"]
             bu = v if variant == "retrained_bottom_up" else v["bottom_up"]
             r = v["versus_top_down"] if variant == "retrained_bottom_up" else v
-            out.append({
-                "condition": row["condition"]["name"], "variant": label,
-                "rmse_td": td["rmse_ns"], "rmse_bu": bu["rmse_ns"],
-                "ratio": r["ratio"], "ratio_ci": "{:.2f}-{:.2f}".format(*r["ratio_ci"]),
-                "rmse_class_td": td["rmse_class_ns"], "rmse_class_bu": bu["rmse_class_ns"],
-                "ratio_class": r["ratio_class"], "ratio_class_ci": "{:.2f}-{:.2f}".format(*r["ratio_class_ci"]),
-                "acc_td": td["accuracy_spice"], "acc_bu": bu["accuracy_spice"],
-                "scale_td": "({:.2f}, {:.2f})".format(*td["scale"]), "scale_bu": f"{bu['scale'][0]:.2f}",
-            })
+            out.append(
+                {
+                    "condition": row["condition"]["name"],
+                    "variant": label,
+                    "rmse_td": td["rmse_ns"],
+                    "rmse_bu": bu["rmse_ns"],
+                    "ratio": r["ratio"],
+                    "ratio_ci": "{:.2f}-{:.2f}".format(*r["ratio_ci"]),
+                    "rmse_class_td": td["rmse_class_ns"],
+                    "rmse_class_bu": bu["rmse_class_ns"],
+                    "ratio_class": r["ratio_class"],
+                    "ratio_class_ci": "{:.2f}-{:.2f}".format(*r["ratio_class_ci"]),
+                    "acc_td": td["accuracy_spice"],
+                    "acc_bu": bu["accuracy_spice"],
+                    "scale_td": "({:.2f}, {:.2f})".format(*td["scale"]),
+                    "scale_bu": f"{bu['scale'][0]:.2f}",
+                }
+            )
     return out

@@ -78,8 +78,10 @@ class CircuitReadout:
             ValueError: the characterisation predates the selector bench (rerun the devices stage).
         """
         if not char.selector or not char.firing.get("t"):
-            raise ValueError("the device characterisation has no selector turn-off / firing-phase results: "
-                             "rerun the devices stage (pnnlib.circuit.characterise_devices)")
+            raise ValueError(
+                "the device characterisation has no selector turn-off / firing-phase results: "
+                "rerun the devices stage (pnnlib.circuit.characterise_devices)"
+            )
         p = CircuitParams(**char.params)
         t_fire = float(char.firing["t_fire_no_input"])
         t = np.asarray(char.firing["t"], float) / p.t_circ
@@ -89,11 +91,20 @@ class CircuitReadout:
         for driver, tables in char.selector.items():
             n, q = tables["nmos"], tables["pmos"]
             on, op = np.argsort(n["vg"]), np.argsort(q["vg"])
-            steps[driver] = (np.asarray(n["vg"], float)[on], np.asarray(n["dv"], float)[on],
-                             np.asarray(q["vg"], float)[op], np.asarray(q["dv"], float)[op])
-        return cls(ramp_t=t[keep], ramp_v=np.maximum.accumulate(v[keep]), t_fire_no_input=t_fire,
-                   start_delay=float(char.firing["start_delay_ns"]) * 1e-9 / p.t_circ, steps=steps,
-                   vth=p.vth_circ)
+            steps[driver] = (
+                np.asarray(n["vg"], float)[on],
+                np.asarray(n["dv"], float)[on],
+                np.asarray(q["vg"], float)[op],
+                np.asarray(q["dv"], float)[op],
+            )
+        return cls(
+            ramp_t=t[keep],
+            ramp_v=np.maximum.accumulate(v[keep]),
+            t_fire_no_input=t_fire,
+            start_delay=float(char.firing["start_delay_ns"]) * 1e-9 / p.t_circ,
+            steps=steps,
+            vth=p.vth_circ,
+        )
 
     def fire_time(self, v_end: np.ndarray) -> np.ndarray:
         r"""Spike time of a neuron entering the firing phase at membrane ``v_end``: the discharge is
@@ -119,8 +130,14 @@ class CircuitReadout:
         return -dv / self.vth
 
 
-def readout_forward(w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndarray, model: NeuronModel,
-                    readout: CircuitReadout, biases: Sequence[LayerBiases]) -> dict[str, np.ndarray]:
+def readout_forward(
+    w_hidden: np.ndarray,
+    w_out: np.ndarray,
+    t_in: np.ndarray,
+    model: NeuronModel,
+    readout: CircuitReadout,
+    biases: Sequence[LayerBiases],
+) -> dict[str, np.ndarray]:
     """:func:`model_forward` with the measured readout: the exact accumulation with E± of ``model``,
     plus the selector steps of the inputs that spiked (t < 1; layer 1 driven by the ideal input
     sources, layer 2 by the hidden neurons), then :meth:`CircuitReadout.fire_time`. ``biases`` are
@@ -148,12 +165,12 @@ def neuron_model(mapping: str, characterisation: Characterisation | None = None)
     raise ValueError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
 
 
-
 # --------------------------------------------------------------------------- model
 
 
-def model_forward(w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndarray,
-                  model: NeuronModel) -> dict[str, np.ndarray]:
+def model_forward(
+    w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndarray, model: NeuronModel
+) -> dict[str, np.ndarray]:
     """Exact 2-layer RC-Spike forward pass (Algorithm 1, §1.3–§1.4, §1.7), no DSTD, no noise.
 
     Returns ``{"v1", "t1", "v2", "t2"}``: membranes at the end of accumulation and spike times
@@ -179,8 +196,9 @@ def fire_ramp(v_start: np.ndarray, u: np.ndarray, e_dis: float | None) -> np.nda
     return (1.0 - (1.0 - b * v0) * (1.0 - b) ** u) / b
 
 
-def model_membrane_traces(w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndarray,
-                          model: NeuronModel, t_norm: np.ndarray) -> list[np.ndarray]:
+def model_membrane_traces(
+    w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndarray, model: NeuronModel, t_norm: np.ndarray
+) -> list[np.ndarray]:
     """Model membrane trajectories of one sample for Fig. 7b, c, per layer ``[5, len(t_norm)]``.
 
     ``t_norm`` ∈ [0, 2] counts from the start of the layer's accumulation phase (as
@@ -195,8 +213,13 @@ def model_membrane_traces(w_hidden: np.ndarray, w_out: np.ndarray, t_in: np.ndar
     traces = []
     for w in (w_hidden, w_out):
         wt = torch.as_tensor(np.asarray(w, float))
-        v_acc = torch.stack([rcspike_exact(t, wt, model.e_pos, model.e_neg, t_end=float(tau), check=False)[0]
-                             for tau in np.maximum(acc, 1e-12)], 1).numpy()
+        v_acc = torch.stack(
+            [
+                rcspike_exact(t, wt, model.e_pos, model.e_neg, t_end=float(tau), check=False)[0]
+                for tau in np.maximum(acc, 1e-12)
+            ],
+            1,
+        ).numpy()
         v1 = rcspike_exact(t, wt, model.e_pos, model.e_neg)
         t_fire = rcspike_fire_time(v1, model.e_dis)[0].numpy()
         v_fire = fire_ramp(v1[0].numpy(), fire, model.e_dis)
@@ -223,5 +246,3 @@ def spike_rmse_ns(t_model: np.ndarray, t_spice: np.ndarray, t_circ: float = 1e-6
 def accuracy(t_out: np.ndarray, labels: np.ndarray, n_classes: int = CLASS_OUTPUTS) -> float:
     """Fraction of samples whose earliest class output (outputs 0..n_classes-1) is the label."""
     return float(np.mean(np.argmin(np.asarray(t_out)[:, :n_classes], 1) == np.asarray(labels)))
-
-

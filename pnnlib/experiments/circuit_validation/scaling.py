@@ -37,8 +37,9 @@ def _grid(lo: float, hi: float, step: float) -> np.ndarray:
 DESIGNS_2D = ("full", "star")
 
 
-def _design(center: tuple[float, float], step: float, two_d: bool,
-            design_2d: str = "full") -> list[tuple[float, float]]:
+def _design(
+    center: tuple[float, float], step: float, two_d: bool, design_2d: str = "full"
+) -> list[tuple[float, float]]:
     offsets = (-step, 0.0, step)
     if not two_d:
         return [(round(center[0] + a, 6),) * 2 for a in offsets]
@@ -46,8 +47,14 @@ def _design(center: tuple[float, float], step: float, two_d: bool,
     return [(round(center[0] + a, 6), round(center[1] + b, 6)) for a, b in pairs]
 
 
-def _surface_rmse(design: list[tuple[float, float]], t_spice: list[np.ndarray], center: tuple[float, float],
-                  dims: int, t_model: np.ndarray, t_circ: float) -> Any:
+def _surface_rmse(
+    design: list[tuple[float, float]],
+    t_spice: list[np.ndarray],
+    center: tuple[float, float],
+    dims: int,
+    t_model: np.ndarray,
+    t_circ: float,
+) -> Any:
     """Fit every spike time of ``t_spice`` (one ``[S, N]`` array per design point) by a quadratic
     in the scale offset from ``center``; return ``(α⁺, α⁻) -> RMSE [ns]`` of ``t_model`` against
     the fitted spike times (clipped to [0, 1])."""
@@ -154,15 +161,23 @@ def scaling_search(
         neg = _grid(center[1] - design_step, center[1] + design_step, grid_step) if two_d else None
         (a_pos, a_neg, best), land = grid_search_scaling(objective, pos, neg, mode="min")
         best_pt = (round(a_pos, 6), round(a_neg, 6))
-        on_edge = any(abs(b - c) > design_step - grid_step / 2
-                      for b, c in zip(best_pt[:dims], center[:dims], strict=True))
-        out.rounds.append({
-            "round": round_no, "center": list(center), "design": [list(p) for p in design],
-            "design_rmse_ns": [out.measured[p] for p in design],
-            "alphas_pos": pos.tolist(), "alphas_neg": None if neg is None else neg.tolist(),
-            "landscape_ns": land.tolist(), "fitted_best": list(best_pt), "fitted_best_ns": best,
-            "at_edge": bool(on_edge),
-        })
+        on_edge = any(
+            abs(b - c) > design_step - grid_step / 2 for b, c in zip(best_pt[:dims], center[:dims], strict=True)
+        )
+        out.rounds.append(
+            {
+                "round": round_no,
+                "center": list(center),
+                "design": [list(p) for p in design],
+                "design_rmse_ns": [out.measured[p] for p in design],
+                "alphas_pos": pos.tolist(),
+                "alphas_neg": None if neg is None else neg.tolist(),
+                "landscape_ns": land.tolist(),
+                "fitted_best": list(best_pt),
+                "fitted_best_ns": best,
+                "at_edge": bool(on_edge),
+            }
+        )
         if not on_edge:
             break
         center = best_pt
@@ -170,5 +185,3 @@ def scaling_search(
     out.chosen = min(out.measured, key=lambda p: out.measured[p])
     out.wall_s = time.perf_counter() - start
     return out
-
-

@@ -82,18 +82,23 @@ def load_characterisation(path: str | os.PathLike[str]) -> Characterisation:
     return char
 
 
-def iris_train_config(mapping: str, characterisation: Characterisation | None = None,
-                      **settings: Any) -> TrainConfig:
+def iris_train_config(mapping: str, characterisation: Characterisation | None = None, **settings: Any) -> TrainConfig:
     """Training config of one mapping: :data:`TABLE2_TRAIN` + :data:`OPEN_TRAIN` + ``settings``
     (any :class:`~pnnlib.train.TrainConfig` key, e.g. ``epochs``, ``seed``, ``device``), with the
     reversal potentials and E_dis of :func:`neuron_model`."""
     m = neuron_model(mapping, characterisation)
-    return TrainConfig.from_dict({**TABLE2_TRAIN, **OPEN_TRAIN, **settings,
-                                  "e_pos": m.e_pos, "e_neg": m.e_neg, "e_dis": m.e_dis})
+    return TrainConfig.from_dict(
+        {**TABLE2_TRAIN, **OPEN_TRAIN, **settings, "e_pos": m.e_pos, "e_neg": m.e_neg, "e_dis": m.e_dis}
+    )
 
 
-def train_iris(mapping: str, characterisation: Characterisation | None, out_dir: str | os.PathLike[str],
-               seeds: Sequence[int] = (0,), **settings: Any) -> tuple[Path, list[dict[str, Any]]]:
+def train_iris(
+    mapping: str,
+    characterisation: Characterisation | None,
+    out_dir: str | os.PathLike[str],
+    seeds: Sequence[int] = (0,),
+    **settings: Any,
+) -> tuple[Path, list[dict[str, Any]]]:
     """Train the Iris network of ``mapping`` once per seed (:func:`pnnlib.train.train`, finished
     runs are read back) into ``out_dir/seed<k>`` and keep the run with the lowest final
     **training** loss (the test set plays no part in the choice).
@@ -114,9 +119,16 @@ def train_iris(mapping: str, characterisation: Characterisation | None, out_dir:
         run_dir = Path(out_dir) / f"seed{seed}"
         start = time.perf_counter()
         metrics = train(iris_train_config(mapping, characterisation, seed=int(seed), **settings), run_dir)
-        rows.append({"seed": int(seed), "train_loss": metrics["history"][-1]["train_loss"],
-                     "train_acc": metrics["history"][-1]["train_acc"], "test_acc": metrics["final"]["acc"],
-                     "wall_s": time.perf_counter() - start, "run_dir": str(run_dir)})
+        rows.append(
+            {
+                "seed": int(seed),
+                "train_loss": metrics["history"][-1]["train_loss"],
+                "train_acc": metrics["history"][-1]["train_acc"],
+                "test_acc": metrics["final"]["acc"],
+                "wall_s": time.perf_counter() - start,
+                "run_dir": str(run_dir),
+            }
+        )
     best = min(rows, key=lambda r: r["train_loss"])
     return Path(best["run_dir"]), rows
 
@@ -128,5 +140,3 @@ def trained_weights(run_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.nda
     if len(w) != 2:
         raise ValueError(f"{run_dir}: expected a 2-layer network, got {len(w)} spiking layers")
     return w[0], w[1]
-
-

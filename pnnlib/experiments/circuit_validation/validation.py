@@ -48,8 +48,9 @@ def prune_small(w: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(np.abs(w) < threshold, 0.0, w)
 
 
-def check_realisable(mapping: WeightMapping, weights: dict[str, np.ndarray],
-                     scales: Iterable[tuple[float, float]]) -> None:
+def check_realisable(
+    mapping: WeightMapping, weights: dict[str, np.ndarray], scales: Iterable[tuple[float, float]]
+) -> None:
     """Raise ``ValueError`` (naming the matrix, index, weight and scale) if some weight needs a
     current outside its transistor's realisable range at one of ``scales``.
 
@@ -76,8 +77,7 @@ def class_interleaved_order(labels: np.ndarray) -> np.ndarray:
     return np.array(order, int)
 
 
-def network_currents(mapping: WeightMapping, weights: Sequence[np.ndarray],
-                     scale: tuple[float, float]) -> np.ndarray:
+def network_currents(mapping: WeightMapping, weights: Sequence[np.ndarray], scale: tuple[float, float]) -> np.ndarray:
     """Signed synaptic currents [A] of all nonzero weights at ``scale`` (Fig. 17c, d histogram)."""
     w = np.concatenate([np.ravel(x) for x in weights])
     return mapping.weight_to_current(w[w != 0], scale)
@@ -175,10 +175,17 @@ class MappingValidation:
             "wall_s": self.wall_s,
             "final_cached": self.cached,
             "ngspice_wall_s": float(np.sum(self.sim.wall_s)),
-            "measured_readout": None if self.readout_out is None else {
-                "rmse_ns": self.rmse_readout_ns, "rmse_hidden_ns": self.rmse_hidden_readout_ns,
-                "rmse_class_ns": spike_rmse_ns(self.readout_out["t2"][:, :CLASS_OUTPUTS],
-                                               self.t_spice[1][:, :CLASS_OUTPUTS], self.sim.params.t_circ)},
+            "measured_readout": None
+            if self.readout_out is None
+            else {
+                "rmse_ns": self.rmse_readout_ns,
+                "rmse_hidden_ns": self.rmse_hidden_readout_ns,
+                "rmse_class_ns": spike_rmse_ns(
+                    self.readout_out["t2"][:, :CLASS_OUTPUTS],
+                    self.t_spice[1][:, :CLASS_OUTPUTS],
+                    self.sim.params.t_circ,
+                ),
+            },
         }
 
 
@@ -233,36 +240,68 @@ def validate_mapping(
     if n_search < 1:
         raise ValueError("need at least one search sample")
     if n_search % samples_per_deck and n_search != x.shape[0]:
-        raise ValueError(f"samples_per_deck {samples_per_deck} must divide search_samples {n_search} "
-                         "(the final run then reuses the search decks)")
+        raise ValueError(
+            f"samples_per_deck {samples_per_deck} must divide search_samples {n_search} "
+            "(the final run then reuses the search decks)"
+        )
     w1, w2 = prune_small(w_hidden, prune_below), prune_small(w_out, prune_below)
     n_pruned = int(((w1 == 0) & (np.asarray(w_hidden) != 0)).sum() + ((w2 == 0) & (np.asarray(w_out) != 0)).sum())
     two_d = name == "top_down"
     reach = design_step * rounds  # the design moves by at most one step per round
     c_pos, c_neg = (center[0], center[0]) if not two_d else center
-    corners = [(c_pos - reach, c_neg - reach), (c_pos + reach, c_neg + reach), (c_pos - reach, c_neg + reach),
-               (c_pos + reach, c_neg - reach)]
+    corners = [
+        (c_pos - reach, c_neg - reach),
+        (c_pos + reach, c_neg + reach),
+        (c_pos - reach, c_neg + reach),
+        (c_pos + reach, c_neg - reach),
+    ]
     check_realisable(mapping, {"weights_hidden": w1, "weights_out": w2}, corners)
     model_out = model_forward(w1, w2, x, model)
     out_dir = Path(out_dir)
 
     def sim(scale: tuple[float, float], samples: int) -> SimulationResult:
-        return simulate_network(w1, w2, x[:samples], out_dir=out_dir, scale=scale, characterisation=mapping,
-                                params=params, name=name, samples_per_deck=min(samples_per_deck, samples),
-                                workers=1)
+        return simulate_network(
+            w1,
+            w2,
+            x[:samples],
+            out_dir=out_dir,
+            scale=scale,
+            characterisation=mapping,
+            params=params,
+            name=name,
+            samples_per_deck=min(samples_per_deck, samples),
+            workers=1,
+        )
 
     def simulate_search(points: list[tuple[float, float]]) -> list[np.ndarray]:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(lambda p: sim(p, n_search), points))
         return [spice_times(r, 2) for r in results]
 
-    search = scaling_search(simulate_search, model_out["t2"][:n_search], two_d=two_d, design_step=design_step,
-                            design_2d=design_2d, grid_step=grid_step, rounds=rounds, t_circ=params.t_circ,
-                            center=center)
+    search = scaling_search(
+        simulate_search,
+        model_out["t2"][:n_search],
+        two_d=two_d,
+        design_step=design_step,
+        design_2d=design_2d,
+        grid_step=grid_step,
+        rounds=rounds,
+        t_circ=params.t_circ,
+        center=center,
+    )
     t_final = time.perf_counter()
-    full = simulate_network(w1, w2, x, out_dir=out_dir, scale=search.chosen, characterisation=mapping,
-                            params=params, name=name, samples_per_deck=min(samples_per_deck, x.shape[0]),
-                            workers=workers)
+    full = simulate_network(
+        w1,
+        w2,
+        x,
+        out_dir=out_dir,
+        scale=search.chosen,
+        characterisation=mapping,
+        params=params,
+        name=name,
+        samples_per_deck=min(samples_per_deck, x.shape[0]),
+        workers=workers,
+    )
     t_model = [model_out["t1"], model_out["t2"]]
     t_spice = [spice_times(full, 1), spice_times(full, 2)]
     d = (t_model[1] - t_spice[1]) * params.t_circ * 1e9
@@ -273,18 +312,29 @@ def validate_mapping(
         readout_out = readout_forward(w1, w2, x, model, readout, biases)
     end = time.perf_counter()
     return MappingValidation(
-        name=name, model=model, w_hidden=w1, w_out=w2, n_pruned=n_pruned, scale=search.chosen, search=search,
-        sim=full, model_out=model_out, t_model=t_model, t_spice=t_spice,
+        name=name,
+        model=model,
+        w_hidden=w1,
+        w_out=w2,
+        n_pruned=n_pruned,
+        scale=search.chosen,
+        search=search,
+        sim=full,
+        model_out=model_out,
+        t_model=t_model,
+        t_spice=t_spice,
         rmse_ns=spike_rmse_ns(t_model[1], t_spice[1], params.t_circ),
         rmse_class_ns=spike_rmse_ns(t_model[1][:, :CLASS_OUTPUTS], t_spice[1][:, :CLASS_OUTPUTS], params.t_circ),
         rmse_hidden_ns=spike_rmse_ns(t_model[0], t_spice[0], params.t_circ),
-        sample_rmse_ns=sample_rmse, worst=int(np.argmax(sample_rmse)),
+        sample_rmse_ns=sample_rmse,
+        worst=int(np.argmax(sample_rmse)),
         wall_s={"search": search.wall_s, "final": end - t_final, "total": end - start},
         cached=all(full.cached),
         readout_out=readout_out,
         rmse_readout_ns=None if readout_out is None else spike_rmse_ns(readout_out["t2"], t_spice[1], params.t_circ),
-        rmse_hidden_readout_ns=None if readout_out is None else spike_rmse_ns(readout_out["t1"], t_spice[0],
-                                                                              params.t_circ),
+        rmse_hidden_readout_ns=None
+        if readout_out is None
+        else spike_rmse_ns(readout_out["t1"], t_spice[0], params.t_circ),
     )
 
 
@@ -324,32 +374,92 @@ def table2_rows(characterisation: Characterisation, configs: dict[str, dict[str,
 
     return [
         row("circuit", "V_dd", "V", t2["v_dd"], p["vdd"], "set"),
-        row("circuit", "C_m", "fF", t2["c_m"], round(1e15 * characterisation.membrane["c_at_v0"], 1),
-            "membrane node at V0 (capacitor + transistors), AC-measured"),
+        row(
+            "circuit",
+            "C_m",
+            "fF",
+            t2["c_m"],
+            round(1e15 * characterisation.membrane["c_at_v0"], 1),
+            "membrane node at V0 (capacitor + transistors), AC-measured",
+        ),
         row("circuit", "T_circ", "µs", t2["t_circ"], 1e6 * p["t_circ"], "set"),
-        row("circuit", "V_switch", "V", t2["v_switch"], round(characterisation.firing["v_switch_dynamic"], 3),
+        row(
+            "circuit",
+            "V_switch",
+            "V",
+            t2["v_switch"],
+            round(characterisation.firing["v_switch_dynamic"], 3),
             f"membrane at the output spike in the firing ramp; DC transfer curve "
-            f"{characterisation.sense['v_switch_dc']:.3f} V"),
+            f"{characterisation.sense['v_switch_dc']:.3f} V",
+        ),
         row("circuit", "V0", "V", t2["v0"], p["v0"], "set"),
         row("circuit", "V_th^circ = V0 − V_switch", "V", t2["v_th_circ"], p["vth_circ"], "set"),
         row("circuit", "V_b^sense", "V", t2["v_b_sense"], p["vb_sense"], "set"),
         row("circuit", "V_b^dis", "V", t2["v_b_dis"], p["vb_dis"], "set"),
-        row("circuit", "λ_N", "1/V", t2["lambda_n"], pair(lam["nmos_lone"], lam["nmos_synapse"]),
-            "lone transistor (synapse as wired)"),
-        row("circuit", "λ_P", "1/V", t2["lambda_p"], pair(lam["pmos_lone"], lam["pmos_synapse"]),
-            "lone transistor (synapse as wired)"),
-        row("circuit", "λ_dis", "1/V", t2["lambda_dis"],
-            pair(lam["discharger_lone"], lam["discharger_wired"]), "lone discharger (with its enable switch)"),
-        row("circuit", "synapse transistors W / L", "µm", f"{t2['synapse_w']:g} / {t2['synapse_l']:g}",
-            f"{SYNAPSE_W_UM:g} / {SYNAPSE_L_UM:g}", "set"),
-        row("circuit", "current of one weight unit C_m V_th^circ / T_circ", "nA", t2["i_unit"],
-            round(1e9 * p["c_m"] * p["vth_circ"] / p["t_circ"], 1), "paper value inferred"),
-        row("model", "E⁺ = 1/(V_th^circ λ_N)", "", t2["e_pos"], pair(lone["e_plus"], wired["e_plus"]),
-            "bottom-up model uses the as-wired value"),
-        row("model", "E⁻ = −1/(V_th^circ λ_P)", "", t2["e_neg"], pair(lone["e_minus"], wired["e_minus"]),
-            "bottom-up model uses the as-wired value"),
-        row("model", "E_dis = 1/(V_th^circ λ_dis)", "", t2["e_dis"], pair(lone["e_dis"], wired["e_dis"]),
-            "bottom-up readout uses the as-wired value"),
+        row(
+            "circuit",
+            "λ_N",
+            "1/V",
+            t2["lambda_n"],
+            pair(lam["nmos_lone"], lam["nmos_synapse"]),
+            "lone transistor (synapse as wired)",
+        ),
+        row(
+            "circuit",
+            "λ_P",
+            "1/V",
+            t2["lambda_p"],
+            pair(lam["pmos_lone"], lam["pmos_synapse"]),
+            "lone transistor (synapse as wired)",
+        ),
+        row(
+            "circuit",
+            "λ_dis",
+            "1/V",
+            t2["lambda_dis"],
+            pair(lam["discharger_lone"], lam["discharger_wired"]),
+            "lone discharger (with its enable switch)",
+        ),
+        row(
+            "circuit",
+            "synapse transistors W / L",
+            "µm",
+            f"{t2['synapse_w']:g} / {t2['synapse_l']:g}",
+            f"{SYNAPSE_W_UM:g} / {SYNAPSE_L_UM:g}",
+            "set",
+        ),
+        row(
+            "circuit",
+            "current of one weight unit C_m V_th^circ / T_circ",
+            "nA",
+            t2["i_unit"],
+            round(1e9 * p["c_m"] * p["vth_circ"] / p["t_circ"], 1),
+            "paper value inferred",
+        ),
+        row(
+            "model",
+            "E⁺ = 1/(V_th^circ λ_N)",
+            "",
+            t2["e_pos"],
+            pair(lone["e_plus"], wired["e_plus"]),
+            "bottom-up model uses the as-wired value",
+        ),
+        row(
+            "model",
+            "E⁻ = −1/(V_th^circ λ_P)",
+            "",
+            t2["e_neg"],
+            pair(lone["e_minus"], wired["e_minus"]),
+            "bottom-up model uses the as-wired value",
+        ),
+        row(
+            "model",
+            "E_dis = 1/(V_th^circ λ_dis)",
+            "",
+            t2["e_dis"],
+            pair(lone["e_dis"], wired["e_dis"]),
+            "bottom-up readout uses the as-wired value",
+        ),
         row("model", "|E±| of the top-down (ANN) model", "", TOP_DOWN_E, td["e_pos"], "ideal firing ramp"),
         row("model", "network", "", "5-5-5", "5-5-5", "4 Iris features + bias spike; 3 classes on outputs 0-2"),
         row("learning", "learning rate η", "", t2["lr"], bu["lr"], "Adam"),
@@ -358,10 +468,22 @@ def table2_rows(characterisation: Characterisation, configs: dict[str, dict[str,
         row("learning", "temporal penalty γ_T", "", t2["gamma_t"], bu["gamma1"], ""),
         row("learning", "weight L2 penalty γ_W", "", t2["gamma_w"], bu["gamma_w"], ""),
         row("learning", "early-spike penalty γ_V", "", t2["gamma_v"], bu["gamma_v"], ""),
-        row("learning", "t_ref", "", "not given", bu["t_ref"],
-            "our choice; the paper's Fashion-MNIST value 0.9 silenced class outputs (OPEN_TRAIN)"),
+        row(
+            "learning",
+            "t_ref",
+            "",
+            "not given",
+            bu["t_ref"],
+            "our choice; the paper's Fashion-MNIST value 0.9 silenced class outputs (OPEN_TRAIN)",
+        ),
         row("learning", "epochs", "", "not given", bu["epochs"], "our choice"),
-        row("learning", "DSTD M (training / test)", "", "not given", f"{bu['steps']} / {bu['eval_steps']}",
-            f"{bu['offset']} offset"),
+        row(
+            "learning",
+            "DSTD M (training / test)",
+            "",
+            "not given",
+            f"{bu['steps']} / {bu['eval_steps']}",
+            f"{bu['offset']} offset",
+        ),
         row("learning", "σ_spike", "", "not given", bu["sigma"], "training only; the comparison is noise-free"),
     ]
