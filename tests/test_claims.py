@@ -103,6 +103,17 @@ def test_synthetic_runs_decide_the_fig4f_claim_either_way() -> None:
     assert _pnn_vs_ann({0: 0.85, 1: 0.80, 2: 0.90}, {0: 0.86, 1: 0.81, 2: 0.84})[0] == claims.INCONCLUSIVE
 
 
+def test_a_sweep_holding_only_e1_does_not_decide_the_small_drop_claim() -> None:
+    rec = Record("mlp")
+    mlp.record_stage(rec, _runs({(1.0, 0): 0.89, (1.0, 1): 0.894}), {}, SETTINGS, {})
+    entry = rec.claims["fig4.small_drop_at_e1"][0]
+    assert entry["estimate"] is None and "only 1" in entry["note"]
+    assert "fig4.max_drop_at_e1" not in rec.values
+    rec = Record("mlp")
+    mlp.record_stage(rec, _runs({(1.0, 0): 0.89, (1.0, 1): 0.894, (4.0, 0): 0.90, (4.0, 1): 0.91}), {}, SETTINGS, {})
+    assert rec.claims["fig4.small_drop_at_e1"][0]["estimate"]["mean"] < 0
+
+
 def test_a_run_at_chance_cannot_decide_a_claim() -> None:
     v, why = _pnn_vs_ann({0: 0.11, 1: 0.12, 2: 0.11}, {0: 0.05, 1: 0.04, 2: 0.05})
     assert v == claims.INCONCLUSIVE and "chance" in why

@@ -270,16 +270,31 @@ def record_stage(
 
         best_e = float(s.loc[s["mean"].idxmax(), "e_pos"])
         at1 = acc_by_seed(at_m, e_pos=1.0)
-        if at1:
+        swept = ", ".join(f"{e:g}" for e in sorted(s["e_pos"]))
+        if at1 and len(s) < 2:
+            # a "best |E|" of a sweep that holds |E| = 1 alone would make the drop 0 by construction
+            rec.claim(
+                "fig4.small_drop_at_e1",
+                None,
+                note=f"runs missing at this scale (|E| sweep holds only {swept})",
+                scale=scale(at_m),
+            )
+        elif at1:
             sel = pd.concat([select(at_m, e_pos=1.0), select(at_m, e_pos=best_e)])
             rec.value(
                 "fig4.max_drop_at_e1",
                 float(s["mean"].max() - np.mean(list(at1.values()))),
                 n=len(at1),
                 scale=scale(sel),
-                note=f"best mean |E| ({best_e:g}) minus |E| = 1, M = {m}, random offset",
+                note=f"best mean |E| ({best_e:g}, of {swept}) minus |E| = 1, M = {m}, random offset",
             )
-            claim("fig4.small_drop_at_e1", at1, acc_by_seed(at_m, e_pos=best_e), sel, f"best |E| = {best_e:g}")
+            claim(
+                "fig4.small_drop_at_e1",
+                at1,
+                acc_by_seed(at_m, e_pos=best_e),
+                sel,
+                f"best |E| = {best_e:g} of {swept}",
+            )
         ann_runs = select(at_m, e_pos=ann_e)
         for e, key in ((1.0, "fig4.pnn_beats_ann_e1"), (2.0, "fig4.pnn_beats_ann_e2")):
             claim(key, acc_by_seed(at_m, e_pos=e), curve("ann", e), pd.concat([select(at_m, e_pos=e), ann_runs]))

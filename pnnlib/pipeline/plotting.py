@@ -40,8 +40,18 @@ OFFSET_STYLE = {"random": "-", "fixed": "--"}
 """Line style per DSTD offset mode."""
 
 
-def save(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
-    """Write ``<stem>.pdf`` and ``<stem>.png`` (150 dpi); returns the paths."""
+def save(fig: plt.Figure, path_stem: str | Path, empty_note: str = "no data at this scale") -> list[Path]:
+    """Write ``<stem>.pdf`` and ``<stem>.png`` (150 dpi); returns the paths. A panel left without
+    data (e.g. a paper-scale figure drawn from the few runs archived so far) says so in
+    ``empty_note`` instead of showing an empty frame."""
+    for ax in fig.axes:
+        if ax.axison and not ax.has_data():
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.remove()
+            ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=ax.transAxes, color="0.4")
+            ax.set_xticks([])
+            ax.set_yticks([])
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
@@ -151,9 +161,10 @@ def acc_vs_m(ax: plt.Axes, runs: pd.DataFrame, e: float, offsets: Sequence[str] 
     ax.legend(fontsize="small")
 
 
-GP_MIN_POINTS = 4
-"""Fewest distinct |E| values for which :func:`acc_vs_e` draws a GP band (with 3, the fitted
-white-noise term explains the data and the band is flat)."""
+GP_MIN_POINTS = 6
+"""Fewest distinct |E| values for which :func:`acc_vs_e` draws a GP band (with 3, and with the
+quick profile's 4 values and 3 seeds, the fitted white-noise term explains the data and the band is
+flat across the whole range; fewer values are joined by straight lines)."""
 
 
 def gp_band(x: np.ndarray, y: np.ndarray, n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
