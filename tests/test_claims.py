@@ -242,3 +242,14 @@ def test_extension_claims_get_their_own_section_and_are_not_counted_as_the_paper
 def test_without_extensions_there_is_no_beyond_the_paper_section(tmp_path: Path) -> None:
     text = report.build_report(PV, _manifest(tmp_path, Record("mlp")), tmp_path, Path("fig/REPORT.md"))
     assert "## Beyond the paper" not in text
+
+
+def test_tables_of_the_same_name_from_two_records_of_a_stage_are_both_shown(tmp_path: Path) -> None:
+    ours, archived = Record("mlp"), Record("mlp")
+    ours.table("fig4f", [{"PNN (%)": 79.7}], "this profile")
+    archived.table("fig4f", [{"PNN (%)": 89.34}], "archive")
+    manifest = _manifest(tmp_path, ours)
+    archived.save(tmp_path / "res" / "paper" / "record.json")
+    manifest["stages"]["mlp"]["values"].append("res/paper/record.json")
+    text = report.build_report(PV, manifest, tmp_path, Path("fig/REPORT.md"))
+    assert "| 79.7 |" in text and "| 89.34 |" in text and "fig4f (res/paper/record.json)" in text

@@ -143,8 +143,12 @@ def _collect(manifest: Mapping[str, Any], root: Path) -> tuple[dict[str, list], 
             for key, entries in rec["claims"].items():
                 claims.setdefault(key, []).extend(entries)
             ex = extras.setdefault(stage, {"tables": {}, "numbers": {}})
-            ex["tables"].update(rec["tables"])
-            ex["numbers"].update(rec["numbers"])
+            for name, table in rec["tables"].items():
+                # two records of a stage (e.g. this profile's runs and the archive's) may each
+                # have a table of the same name: keep both, the later one named by its file
+                ex["tables"][name if name not in ex["tables"] else f"{name} ({path})"] = table
+            for name, number in rec["numbers"].items():
+                ex["numbers"][name if name not in ex["numbers"] else f"{name} ({path})"] = number
     return values, claims, extras
 
 
