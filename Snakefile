@@ -13,8 +13,8 @@ profile's stage section); the executed notebook is kept as the run's log under
 aggregate those into <figures_dir>/*.pdf|png and <figures_dir>/tables/*.csv|md.
 
 One rules/<stage>.smk per stage, listed in STAGE_NOTEBOOKS below with the notebooks it runs
-and included only once they all exist (until then the report lists its figures as "not yet
-reproduced"). Each registers in STAGES what it makes:
+and included only once they all exist (until then the report lists its figures as "not made by
+this profile"). Each registers in STAGES what it makes:
     STAGES["<stage>"] = {"title": ..., "items": {"fig4": [files]}, "values": [json files],
                          "outputs": [every final file], "extensions": {"ext_...": [files]}}
 ("items": paper figure/table -> files; "values": what pnnlib.pipeline.report reads reproduced numbers
@@ -56,7 +56,7 @@ STAGES = {}
 
 
 # stage -> the notebooks its rules execute. A stage is wired when all of them exist; until then
-# its figures are listed in the report as not yet reproduced (no placeholder rules or figures).
+# its figures are listed in the report as "not made by this profile" (no placeholder rules or figures).
 STAGE_NOTEBOOKS = {
     "demo": ["notebooks/demo.ipynb"],
     "devices": ["notebooks/fig_devices.ipynb", "notebooks/fig_device_conditions.ipynb"],
