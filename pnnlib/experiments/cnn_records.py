@@ -34,7 +34,15 @@ import numpy as np
 import pandas as pd
 
 from pnnlib.experiments.cnn import ttfs_traces
-from pnnlib.experiments.runs import acc_by_seed, load_runs, runs_at_chance, scale_of, select, summarise
+from pnnlib.experiments.runs import (
+    acc_by_seed,
+    e_sweep_rows,
+    load_runs,
+    runs_at_chance,
+    scale_of,
+    select,
+    summarise,
+)
 from pnnlib.io import read_json
 from pnnlib.pipeline.claims import at_chance, paired, seeds_estimate
 from pnnlib.pipeline.record import Record, Scale
@@ -153,18 +161,6 @@ def _converged_in(rec: Record, key: str, sel: pd.DataFrame, by: str, tol: float,
     )
 
 
-def _e_sweep_rows(at_m: pd.DataFrame, m: int, ann: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows of an accuracy-vs-|E| panel at training M ``m`` with the ANN and scaled ANN (%)."""
-    rows = []
-    for r in summarise(at_m, ["e_pos"]).to_dict("records"):
-        row = {"M": m, "|E|": r["e_pos"], "PNN (%)": r["mean"], "PNN std": r["std"], "seeds": r["n"]}
-        for kind in ("ann", "scaled"):
-            pt = next((p for p in ann.get(kind, []) if np.isclose(p["e"], r["e_pos"])), None)
-            row[f"{kind} (%)"] = None if pt is None else 100 * pt["acc"]
-        rows.append(row)
-    return rows
-
-
 # --------------------------------------------------------------------------- Fig. 5
 
 
@@ -231,7 +227,7 @@ def record_fig5(
     # (d) accuracy vs |E| at the first M of the |E| sweep: the best |E| below the ANN's
     panel_rows = []
     for m in settings["e_sweep_m"]:
-        panel_rows += _e_sweep_rows(select(main, steps=int(m), offset="random"), int(m), ann.get(int(m), {}))
+        panel_rows += e_sweep_rows(select(main, steps=int(m), offset="random"), int(m), ann.get(int(m), {}))
     rec.table("fig5d", panel_rows, "Fig. 5d: test accuracy vs |E| (mean over seeds), the ANN and the scaled ANN")
     m = int(settings["e_sweep_m"][0])
     at_m = select(main, steps=m, offset="random")
@@ -362,7 +358,7 @@ def record_fig10(
     rows = []
     for m in settings["e_sweep_m"]:
         at_m = select(main, steps=int(m), offset="random")
-        rows += _e_sweep_rows(at_m, int(m), ann.get(int(m), {}))
+        rows += e_sweep_rows(at_m, int(m), ann.get(int(m), {}))
         if int(m) in (30, 10):
             _converged_in(rec, f"fig10.e_converge_m{int(m)}", at_m, "e_pos", tol, scale(at_m), "E⁺ values")
     rec.table("fig10e", rows, "Fig. 10e: test accuracy vs E⁺ (mean over seeds), the ANN and the scaled ANN")

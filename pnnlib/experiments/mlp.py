@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pnnlib.experiments.runs import acc_by_seed, runs_at_chance, scale_of, select, summarise
+from pnnlib.experiments.runs import acc_by_seed, e_sweep_rows, runs_at_chance, scale_of, select, summarise
 from pnnlib.pipeline.claims import paired, seeds_estimate
 from pnnlib.pipeline.profiles import expand_grid
 from pnnlib.pipeline.record import Record, Scale
@@ -257,12 +257,7 @@ def record_stage(
         at_m = select(main, steps=int(m), offset="random")
         s = summarise(at_m, ["e_pos"])
         base = ann.get(int(m), {})
-        for r in s.to_dict("records"):
-            row = {"M": int(m), "|E|": r["e_pos"], "PNN (%)": r["mean"], "PNN std": r["std"], "seeds": r["n"]}
-            for kind in ("ann", "scaled"):
-                pt = next((p for p in base.get(kind, []) if np.isclose(p["e"], r["e_pos"])), None)
-                row[f"{kind} (%)"] = None if pt is None else 100 * pt["acc"]
-            rows.append(row)
+        rows += e_sweep_rows(at_m, int(m), base)
         if int(m) != int(settings["e_sweep_m"][0]) or s.empty:
             continue
         per_seed = base.get("per_seed", {})

@@ -14,7 +14,17 @@ from pnnlib.train import TrainConfig, train
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["acc_by_seed", "find_run", "load_runs", "run_plan", "runs_at_chance", "scale_of", "select", "summarise"]
+__all__ = [
+    "acc_by_seed",
+    "e_sweep_rows",
+    "find_run",
+    "load_runs",
+    "run_plan",
+    "runs_at_chance",
+    "scale_of",
+    "select",
+    "summarise",
+]
 
 
 def run_plan(plan: Mapping[str, TrainConfig], root: str | Path) -> dict[str, dict[str, Any]]:
@@ -127,3 +137,16 @@ def summarise(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=[*by, "mean", "std", "n"])
     g = runs.assign(pct=100 * runs["acc"]).groupby(list(by))["pct"]
     return g.agg(mean="mean", std=lambda s: float(np.std(s)), n="count").reset_index()
+
+
+def e_sweep_rows(at_m: pd.DataFrame, m: int, ann: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of an accuracy-vs-|E| panel (Figs. 4f, 5d, 10e, 11, 12) at training M ``m``, with the
+    ANN and scaled-ANN accuracies (%) of ``ann`` at the same |E|."""
+    rows = []
+    for r in summarise(at_m, ["e_pos"]).to_dict("records"):
+        row = {"M": m, "|E|": r["e_pos"], "PNN (%)": r["mean"], "PNN std": r["std"], "seeds": r["n"]}
+        for kind in ("ann", "scaled"):
+            pt = next((p for p in ann.get(kind, []) if np.isclose(p["e"], r["e_pos"])), None)
+            row[f"{kind} (%)"] = None if pt is None else 100 * pt["acc"]
+        rows.append(row)
+    return rows
