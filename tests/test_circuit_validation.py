@@ -38,6 +38,8 @@ from pnnlib.experiments.circuit_validation import (
     scaling_search,
     spike_rmse_ns,
     table2_rows,
+    train_mappings,
+    trained_weights,
     validate_mapping,
 )
 
@@ -270,6 +272,20 @@ def test_training_config_reads_reversal_from_characterisation(char: Characterisa
     rows = table2_rows(char, {"top_down": td.to_dict(), "bottom_up": bu.to_dict()})
     assert {r["group"] for r in rows} == {"circuit", "model", "learning"}
     assert all(set(r) == {"group", "parameter", "unit", "paper", "ours", "note"} for r in rows)
+
+
+@pytest.mark.spice
+def test_training_in_worker_processes_equals_training_in_one(char: Characterisation, tmp_path: Path) -> None:
+    """The (mapping, seed) runs spread over 2 processes give the runs trained one after another."""
+    settings = dict(epochs=3, eval_every=0, hist_samples=10, progress=False, device="cpu")
+    alone = train_mappings(["top_down", "bottom_up"], char, tmp_path / "alone", [0, 1], workers=1, **settings)
+    pooled = train_mappings(["top_down", "bottom_up"], char, tmp_path / "pooled", [0, 1], workers=2, **settings)
+    for name in ("top_down", "bottom_up"):
+        (best_a, rows_a), (best_p, rows_p) = alone[name], pooled[name]
+        assert [r["train_loss"] for r in rows_a] == [r["train_loss"] for r in rows_p]
+        assert best_a.name == best_p.name and best_a.parent.name == name
+        for wa, wp in zip(trained_weights(best_a), trained_weights(best_p), strict=True):
+            np.testing.assert_array_equal(wa, wp)
 
 
 @pytest.mark.spice

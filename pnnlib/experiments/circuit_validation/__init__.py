@@ -88,7 +88,15 @@ from .readout import (
     spike_rmse_ns,
 )
 from .scaling import DESIGNS_2D, ScalingSearch, scaling_search
-from .training import OPEN_TRAIN, TABLE2_TRAIN, iris_train_config, load_characterisation, train_iris, trained_weights
+from .training import (
+    OPEN_TRAIN,
+    TABLE2_TRAIN,
+    iris_train_config,
+    load_characterisation,
+    train_iris,
+    train_mappings,
+    trained_weights,
+)
 from .validation import (
     MappingValidation,
     check_realisable,
@@ -130,6 +138,7 @@ __all__ = [
     "spike_rmse_ns",
     "table2_rows",
     "train_iris",
+    "train_mappings",
     "trained_weights",
     "validate_mapping",
 ]
