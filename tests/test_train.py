@@ -257,6 +257,22 @@ def test_scale_weights_scales_and_restores() -> None:
     assert torch.equal(net.layers[0].weight.detach(), w0)
 
 
+def test_baselines_command_runs_without_loading_its_module_twice() -> None:
+    """``python -m pnnlib.experiments.baselines`` (a rule's command) starts without runpy's
+    'found in sys.modules' warning: the package imports the module only on first use."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "pnnlib.experiments.baselines", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "--search-samples" in out.stdout
+
+
 def test_grid_search_finds_a_known_optimum_in_2d_and_1d() -> None:
     def objective(a_pos: float, a_neg: float) -> float:
         return -((a_pos - 1.3) ** 2) - 2 * (a_neg - 0.7) ** 2

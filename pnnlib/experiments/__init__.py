@@ -11,7 +11,8 @@ figures and claims rest on.
   circuit (Figs. 6, 7, 15; Table 2).
 """
 
-from pnnlib.experiments.baselines import ann_curve, grid_search_scaling, scale_weights, scaled_ann_curve
+from typing import Any
+
 from pnnlib.experiments.cnn import cnn_plan
 from pnnlib.experiments.mlp import ID_KEYS, PAPER_E_GRID, PAPER_SIGMAS, mlp_grids, mlp_plan
 from pnnlib.experiments.runs import find_run, load_runs, run_plan
@@ -31,3 +32,16 @@ __all__ = [
     "scale_weights",
     "scaled_ann_curve",
 ]
+
+_BASELINES = ("ann_curve", "grid_search_scaling", "scale_weights", "scaled_ann_curve")
+
+
+def __getattr__(name: str) -> Any:
+    """The baselines' names, imported on first use (PEP 562): ``python -m
+    pnnlib.experiments.baselines`` runs that module as ``__main__``, and importing it here first
+    would load it twice (runpy's warning)."""
+    if name in _BASELINES:
+        from pnnlib.experiments import baselines
+
+        return getattr(baselines, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
