@@ -41,9 +41,9 @@ OFFSET_STYLE = {"random": "-", "fixed": "--"}
 
 
 def save(fig: plt.Figure, path_stem: str | Path, empty_note: str = "no data at this scale") -> list[Path]:
-    """Write ``<stem>.pdf`` and ``<stem>.png`` (150 dpi); returns the paths. A panel left without
-    data (e.g. a paper-scale figure drawn from the few runs archived so far) says so in
-    ``empty_note`` instead of showing an empty frame."""
+    """Write ``<stem>.pdf`` and ``<stem>.png`` (150 dpi; the same figure gives the same bytes);
+    returns the paths. A panel left without data (e.g. a paper-scale figure drawn from the few
+    runs archived so far) says so in ``empty_note`` instead of showing an empty frame."""
     for ax in fig.axes:
         if ax.axison and not ax.has_data():
             legend = ax.get_legend()
@@ -55,7 +55,8 @@ def save(fig: plt.Figure, path_stem: str | Path, empty_note: str = "no data at t
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
+    # no creation date in the PDF: a rerun that draws the same figure writes the same bytes
+    fig.savefig(out[0], bbox_inches="tight", metadata={"CreationDate": None})
     fig.savefig(out[1], dpi=150, bbox_inches="tight")
     return out
 
