@@ -110,6 +110,11 @@ def _train_seed(
     }
 
 
+def _lowest_train_loss(rows: Sequence[dict[str, Any]]) -> Path:
+    """The run directory of the seed with the lowest final training loss (the test set plays no part)."""
+    return Path(min(rows, key=lambda r: r["train_loss"])["run_dir"])
+
+
 def train_mappings(
     mappings: Sequence[str],
     characterisation: Characterisation | None,
@@ -143,7 +148,7 @@ def train_mappings(
     out: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
     for m in mappings:
         mine = [r for (name, _, _), r in zip(jobs, rows, strict=True) if name == m]
-        out[m] = (Path(min(mine, key=lambda r: r["train_loss"])["run_dir"]), mine)
+        out[m] = (_lowest_train_loss(mine), mine)
     return out
 
 
@@ -170,7 +175,7 @@ def train_iris(
     if not seeds:
         raise ValueError("need at least one seed")
     rows = [_train_seed(mapping, characterisation, Path(out_dir) / f"seed{s}", int(s), dict(settings)) for s in seeds]
-    return Path(min(rows, key=lambda r: r["train_loss"])["run_dir"]), rows
+    return _lowest_train_loss(rows), rows
 
 
 def trained_weights(run_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
