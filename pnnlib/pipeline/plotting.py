@@ -21,6 +21,7 @@ import pandas as pd
 from pnnlib.experiments.runs import select, summarise
 
 __all__ = [
+    "ANN_DODGE",
     "OFFSET_STYLE",
     "acc_vs_e",
     "acc_vs_m",
@@ -38,6 +39,9 @@ __all__ = [
 
 OFFSET_STYLE = {"random": "-", "fixed": "--"}
 """Line style per DSTD offset mode."""
+
+ANN_DODGE = 1.06
+"""Horizontal offset (a factor on the log |E| axis) between the ANN and scaled-ANN points of one |E|."""
 
 
 def save(fig: plt.Figure, path_stem: str | Path, empty_note: str = "no data at this scale") -> list[Path]:
@@ -145,8 +149,26 @@ def spike_time_histograms(axes: Sequence[plt.Axes], hists: Mapping[float, Mappin
         ax.set_title(f"layer {k}")
         ax.set_xlabel("spike time t")
         ax.set_yscale("log")
+    spans = [
+        _nonzero_span(h["edges"], h[f"layer{k}"])
+        for h in hists.values()
+        for k in range(1, len(axes) + 1)
+        if f"layer{k}" in h
+    ]
+    spans = [s for s in spans if s is not None]
+    if spans:  # the histograms span [0, t_max]; show where the spikes are (they end near t = 1)
+        lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
+        pad = 0.05 * (hi - lo)
+        for ax in axes:
+            ax.set_xlim(lo - pad, hi + pad)
     axes[0].set_ylabel("fraction of spikes")
     axes[-1].legend(fontsize="small")
+
+
+def _nonzero_span(edges: np.ndarray, counts: np.ndarray) -> tuple[float, float] | None:
+    """The first and last bin edge that enclose a nonzero count (None for an empty histogram)."""
+    nz = np.flatnonzero(np.asarray(counts) > 0)
+    return (float(edges[nz[0]]), float(edges[nz[-1] + 1])) if nz.size else None
 
 
 def acc_vs_m(ax: plt.Axes, runs: pd.DataFrame, e: float, offsets: Sequence[str] = ("random", "fixed")) -> None:
@@ -193,8 +215,9 @@ def acc_vs_e(
     ann_e: float = 100.0,
 ) -> None:
     """Figs. 4f, 5d, 10e, 11, 12: final test accuracy versus |E| at training M (log axis) with a GP
-    band; ``ann`` / ``scaled``: ``[{"e", "acc", "acc_std"}]`` of the ANN baselines (green), the
-    network trained at |E| = ``ann_e``."""
+    band; ``ann`` / ``scaled``: ``[{"e", "acc", "acc_std"}]`` of the ANN baselines (ANN green, scaled ANN olive), the
+    network trained at |E| = ``ann_e``, drawn a little left (ANN) and right (scaled ANN) of their
+    |E| (factor ``ANN_DODGE``) so that their error bars do not hide each other."""
     sel = select(runs, steps=int(m), offset=offset)
     s = summarise(sel, ["e_pos"]).sort_values("e_pos")
     if not s.empty:
@@ -205,16 +228,21 @@ def acc_vs_e(
             ax.fill_between(gx, gm - gs, gm + gs, color=color, alpha=0.15, lw=0)
         else:  # too few |E| values for a GP: its noise term absorbs them all (a flat, uninformative fit)
             ax.plot(s["e_pos"], s["mean"], color=color, lw=1)
-    for curve, style, name in ((ann, "-", f"ANN (|E| = {ann_e:g})"), (scaled, "--", "scaled ANN")):
+    baselines = (
+        (ann, "s-", "green", 1 / ANN_DODGE, f"ANN (|E| = {ann_e:g})"),
+        (scaled, "^--", "olive", ANN_DODGE, "scaled ANN"),
+    )
+    for curve, style, colour, dodge, name in baselines:
         if curve:
             c = sorted(curve, key=lambda r: r["e"])
             ax.errorbar(
-                [r["e"] for r in c],
+                [r["e"] * dodge for r in c],
                 [100 * r["acc"] for r in c],
                 yerr=[100 * r["acc_std"] for r in c],
                 fmt=style,
-                color="green",
+                color=colour,
                 capsize=2,
+                ms=4,
                 label=name,
             )
     ax.set_xscale("log")
