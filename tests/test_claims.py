@@ -37,7 +37,11 @@ def test_paired_difference_pairs_by_seed() -> None:
     assert est.n == 3 and est.mean == pytest.approx(1.0) and est.lo == pytest.approx(1.0)
 
 
-def _runs(acc: dict[tuple[float, int], float], n_classes: int = 10) -> pd.DataFrame:
+def _runs(
+    acc: dict[tuple[float, int], float], n_classes: int = 10, silent: dict[tuple[float, int], list] | None = None
+) -> pd.DataFrame:
+    """Runs as :func:`pnnlib.experiments.load_runs` gives them; ``silent``: the recorded silent
+    outputs of some runs (the others predate that record)."""
     rows = []
     for (e, seed), a in acc.items():
         cfg = {
@@ -55,6 +59,7 @@ def _runs(acc: dict[tuple[float, int], float], n_classes: int = 10) -> pd.DataFr
                 **cfg,
                 "acc": a,
                 "acc_std": 0.0,
+                "silent_outputs": (silent or {}).get((e, seed)),
                 "history": [],
                 "path": "",
                 "run_id": f"e{e:g}-seed{seed}",
@@ -112,6 +117,15 @@ def test_a_sweep_holding_only_e1_does_not_decide_the_small_drop_claim() -> None:
     rec = Record("mlp")
     mlp.record_stage(rec, _runs({(1.0, 0): 0.89, (1.0, 1): 0.894, (4.0, 0): 0.90, (4.0, 1): 0.91}), {}, SETTINGS, {})
     assert rec.claims["fig4.small_drop_at_e1"][0]["estimate"]["mean"] < 0
+
+
+def test_runs_with_silent_outputs_are_listed_and_unchecked_runs_counted() -> None:
+    runs = _runs({(1.0, 0): 0.89, (1.0, 1): 0.88, (1.0, 2): 0.74}, silent={(1.0, 1): [], (1.0, 2): [0, 3]})
+    rec = Record("mlp")
+    mlp.record_stage(rec, runs, {}, SETTINGS, {})
+    assert rec.numbers["runs_with_silent_outputs"] == "1 of 2 runs checked (1 made before the check)"
+    (row,) = rec.tables["silent_outputs"]["rows"]
+    assert row["run"] == "e1-seed2" and row["silent outputs (class)"] == "0, 3" and row["accuracy (%)"] == 74.0
 
 
 def test_a_run_at_chance_cannot_decide_a_claim() -> None:

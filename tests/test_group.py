@@ -59,8 +59,9 @@ def _numbers(m: dict) -> dict[str, float]:
     """The numbers of a run's metrics.json that a group must reproduce (not wall times), flat."""
     keys = ("train_loss", "train_acc", "test_loss", "test_acc")
     out = {f"{r['epoch']}.{k}": r[k] for r in m["history"] for k in keys}
-    out.update({f"final.{k}": v for k, v in m["final"].items() if k not in ("accs", "eval_offset")})
-    out.update({f"final.accs{i}": v for i, v in enumerate(m["final"]["accs"])})
+    for k, v in m["final"].items():
+        if k != "eval_offset":
+            out.update({f"final.{k}{i}": x for i, x in enumerate(v)} if isinstance(v, list) else {f"final.{k}": v})
     return out
 
 

@@ -111,6 +111,32 @@ def test_cost_treats_non_firing_outputs_as_t_max() -> None:
     assert set(terms) == {"loss", "temp"} and math.isfinite(float(c.detach()))
 
 
+def test_a_silent_neuron_reads_as_the_window_end_one_for_rc_spike_t_max_for_ttfs() -> None:
+    """RC-Spike's readout clips at 1 (every layer carries a t_max, the TTFS grid's end, which an
+    RC-Spike output never reaches), so its spike-time histograms end at 1.05, not t_max + 0.05."""
+    rc = mlp((4, 3), e_pos=2.0, t_max=4.0)
+    assert train.losses.last_t_max(rc) == 1.0
+    assert train.losses.last_t_max(torch.nn.Sequential(TTFSLinear(3, 2, e_pos=4.0, t_max=3.0))) == 3.0
+    hist = train.spike_histograms(rc, torch.rand(5, 4), 5)
+    assert hist["edges"][0] == pytest.approx(-0.05) and hist["edges"][-1] == pytest.approx(1.05)
+
+
+def test_evaluation_names_a_silent_output_and_the_accuracy_of_each_class() -> None:
+    """An output whose inputs all pull its potential down never reaches threshold: its time is
+    clipped to 1 (no gradient), the evaluation reports it silent and its class never recognised."""
+    torch.manual_seed(0)
+    net = mlp((4, 3), e_pos=2.0, sigma=0.01)
+    with torch.no_grad():
+        net.layers[0].weight.copy_(torch.tensor([[2.0, 2.0, 0.0, 0.0], [-3.0] * 4, [0.0, 0.0, 2.0, 2.0]]))
+    t, y = torch.rand(300, 4), torch.randint(0, 3, (300,))
+    ev = train.evaluate(net, t, y, TrainConfig(model="mlp", sigma=0.01, eval_steps=10), 3, n_eval=2)
+    assert ev["silent_outputs"] == [1] and ev["fire_rate"][1] == 0.0
+    assert min(ev["fire_rate"][0], ev["fire_rate"][2]) > 0.5
+    assert ev["class_acc"][1] == 0.0 and ev["class_acc"][0] > 0.5 and ev["class_acc"][2] > 0.5
+    counts = torch.bincount(y, minlength=3).double()
+    assert float((torch.tensor(ev["class_acc"]) * counts).sum() / len(y)) == pytest.approx(ev["acc"])
+
+
 # --------------------------------------------------------------------------- config
 
 

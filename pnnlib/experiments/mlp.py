@@ -307,6 +307,7 @@ def record_stage(
         }
         claim("fig14.scaling_helps", gains, None, ann_runs, "mean over the test |E|")
     rec.table("fig4f", rows, "Fig. 4f: test accuracy vs |E| (mean over seeds), the ANN and the scaled ANN")
+    _record_silent_outputs(rec, runs)
     # Fig. 11a / Table 3: σ sweep at M = sigma_m
     m10 = int(settings["sigma_m"])
     sweep = select(runs, steps=m10, offset="random") if len(runs) else runs
@@ -381,6 +382,36 @@ def record_stage(
         rec.value("fig14.grid_step", float(np.round(np.diff(sorted(alphas)).min(), 6)))
     rec.number("finished runs", len(runs))
     return {"table3": t3, "saturation": saturation}
+
+
+def _record_silent_outputs(rec: Record, runs: pd.DataFrame) -> None:
+    """The runs that ended with silent output neurons (never firing, so never predicting their
+    class: a failure of training, not of the model's capacity), as a table, and how many runs
+    were checked (runs made before ``pnnlib.train.evaluate`` recorded it are not)."""
+    checked = runs[runs["silent_outputs"].notna()] if len(runs) else runs
+    rows = [
+        {
+            "run": r.run_id,
+            "|E|": r.e_pos,
+            "M": r.steps,
+            "seed": r.seed,
+            "accuracy (%)": round(100 * r.acc, 2),
+            "silent outputs (class)": ", ".join(str(i) for i in r.silent_outputs),
+        }
+        for r in checked.itertuples()
+        if r.silent_outputs
+    ]
+    rec.number(
+        "runs_with_silent_outputs",
+        f"{len(rows)} of {len(checked)} runs checked ({len(runs) - len(checked)} made before the check)",
+    )
+    if rows:
+        rec.table(
+            "silent_outputs",
+            rows,
+            "Runs whose final evaluation has output neurons that never fire (their clipped time 1 has no "
+            "gradient, so the class is never predicted); they count in every statistic like any other run",
+        )
 
 
 def figure_settings(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,9 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
     """One row per finished run (``metrics.json`` with status ``done``) below ``root``.
 
     Columns: every config key, ``acc`` / ``acc_std`` (final test accuracy, mean and std over
-    the ``n_eval`` evaluations, as fractions), ``history`` (list of per-epoch dicts), ``path``,
+    the ``n_eval`` evaluations, as fractions), ``silent_outputs`` (the output neurons that never
+    fired in the final evaluation, :func:`pnnlib.train.evaluate`; ``None`` for a run that predates
+    that record), ``history`` (list of per-epoch dicts), ``path``,
     ``run_id`` (the run directory's name), ``n_train``, ``n_classes`` and ``config`` (the dict).
     ``where`` filters on config values (e.g. ``model="mlp", dataset="fashion_mnist"``).
     """
@@ -56,6 +58,7 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
                 **m["config"],
                 "acc": m["final"]["acc"],
                 "acc_std": m["final"]["acc_std"],
+                "silent_outputs": m["final"].get("silent_outputs"),
                 "history": m["history"],
                 "path": str(path.parent),
                 "run_id": path.parent.name,
@@ -68,6 +71,7 @@ def load_runs(root: str | Path, **where: Any) -> pd.DataFrame:
         *TrainConfig().to_dict(),
         "acc",
         "acc_std",
+        "silent_outputs",
         "history",
         "path",
         "run_id",

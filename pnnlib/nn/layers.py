@@ -136,6 +136,11 @@ class SpikingLayer(nn.Module):
         """(M, offset) for the current mode: ``None`` offset = random, ``0.0`` = fixed grid."""
         return self.spec.grid_args(self.training)
 
+    def window_end(self) -> float:
+        """The latest spike time the layer outputs before noise: 1 for RC-Spike, whose readout
+        clips t = clip(1 − v) to [0, 1] (paper-spec §1.4; a neuron that never fires reads 1)."""
+        return 1.0
+
     def add_noise(self, t: torch.Tensor) -> torch.Tensor:
         """Gaussian spike-time noise σ (paper-spec §3.3), in training and evaluation."""
         if self.spec.sigma == 0.0:
@@ -274,6 +279,11 @@ class TTFSLinear(SpikingLayer):
     """Fully connected TTFS layer (paper-spec §1.5): fires once at the first threshold crossing;
     ``+inf`` when it never fires. The DSTD grid spans ``[0, t_max]`` (default M = 30)."""
 
+    def window_end(self) -> float:
+        """``t_max``: the end of the DSTD window, the time a neuron that never fires (``+inf``) is
+        read as by the loss (paper-spec §1.5)."""
+        return float(self.t_max)
+
     def __init__(
         self,
         in_features: int,
@@ -310,6 +320,11 @@ class TTFSLinear(SpikingLayer):
 
 class TTFSConv2d(_Conv):
     """Convolutional TTFS layer (DSTD over ``[0, t_max]``, exact mode by unfolding; default M = 30)."""
+
+    def window_end(self) -> float:
+        """``t_max``: the end of the DSTD window, the time a neuron that never fires (``+inf``) is
+        read as by the loss (paper-spec §1.5)."""
+        return float(self.t_max)
 
     def __init__(
         self,

@@ -16,7 +16,14 @@ from pnnlib.train.config import TrainConfig
 from pnnlib.train.losses import cost, last_t_max, predict
 from pnnlib.train.models import flat_input
 
-__all__ = ["derived_seed", "eval_batch", "eval_rng", "evaluate", "spike_histograms"]
+__all__ = ["SILENT_NOISE_STDS", "SILENT_RATE", "derived_seed", "eval_batch", "eval_rng", "evaluate", "spike_histograms"]
+
+
+SILENT_NOISE_STDS = 4.0
+"""An output counts as fired when its time is this many σ_spike below the window's clip value."""
+
+SILENT_RATE = 0.01
+"""An output that fires on fewer than this fraction of the test samples is reported as silent."""
 
 
 def eval_batch(cfg: TrainConfig, device: torch.device) -> int:
@@ -68,8 +75,15 @@ def evaluate(
     offsets and noise each time, all drawn by :func:`eval_rng` from ``cfg.seed`` and ``key``:
     the same call gives the same numbers).
 
-    Returns ``{"acc": mean, "acc_std", "accs": [...], "loss": mean, "loss_std"}`` (accuracy as a
-    fraction; std with ``ddof=0``, 0 for a single evaluation).
+    Returns ``{"acc": mean, "acc_std", "accs": [...], "loss": mean, "loss_std", "class_acc",
+    "fire_rate", "silent_outputs"}`` (accuracy as a fraction; std with ``ddof=0``, 0 for a single
+    evaluation). ``class_acc[k]``: accuracy on the samples of class k; ``fire_rate[i]``: the
+    fraction of samples on which output neuron i fires, i.e. its time t_i lies below the clip
+    value of the window (1 for RC-Spike, paper-spec §1.5; ``t_max`` for TTFS) by more than
+    ``SILENT_NOISE_STDS`` σ_spike (the spike noise is added after the clip); ``silent_outputs``:
+    the outputs that fire on fewer than ``SILENT_RATE`` of the samples. A silent output's clipped
+    time has no gradient, so training cannot revive it and its class is (almost) never predicted.
+    All over the ``n_eval`` evaluations.
     """
     with eval_rng(model, cfg.seed, key):
         return _evaluate(model, t, y, cfg, n_classes, n_eval)
@@ -81,23 +95,35 @@ def _evaluate(
     was_training = model.training
     model.eval()
     batch = eval_batch(cfg, t.device)
+    fire_below = last_t_max(model) - SILENT_NOISE_STDS * cfg.sigma
     accs, losses = [], []
+    class_hits = torch.zeros(n_classes, dtype=torch.float64)
+    fired: torch.Tensor | None = None
     for _ in range(n_eval):
         correct, loss_sum = 0, 0.0
         for i in range(0, len(y), batch):
             xb, yb = t[i : i + batch], y[i : i + batch]
             c, t_out, _ = cost(model, xb.flatten(1) if flat_input(cfg) else xb, yb, cfg, n_classes)
             loss_sum += float(c) * len(yb)
-            correct += int((predict(t_out, n_classes) == yb).sum())
+            hit = predict(t_out, n_classes) == yb
+            correct += int(hit.sum())
+            class_hits += torch.bincount(yb[hit].cpu(), minlength=n_classes).double()
+            batch_fired = (t_out < fire_below).sum(0).cpu().double()
+            fired = batch_fired if fired is None else fired + batch_fired
         accs.append(correct / len(y))
         losses.append(loss_sum / len(y))
     model.train(was_training)
+    per_class = torch.bincount(y.cpu(), minlength=n_classes).double() * n_eval
+    fire_rate = (fired / (len(y) * n_eval)).tolist() if fired is not None else []
     return {
         "acc": float(np.mean(accs)),
         "acc_std": float(np.std(accs)),
         "accs": accs,
         "loss": float(np.mean(losses)),
         "loss_std": float(np.std(losses)),
+        "class_acc": (class_hits / per_class.clamp(min=1)).tolist(),
+        "fire_rate": fire_rate,
+        "silent_outputs": [i for i, r in enumerate(fire_rate) if r < SILENT_RATE],
     }
 
 

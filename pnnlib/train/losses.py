@@ -31,9 +31,11 @@ def _finite_times(t: torch.Tensor, t_max: float) -> torch.Tensor:
 
 
 def last_t_max(model: nn.Module) -> float:
-    """The last spiking layer's window end: ``t_max`` of a TTFS layer, 1 for RC-Spike."""
+    """The last spiking layer's window end (:meth:`SpikingLayer.window_end`): ``t_max`` of a TTFS
+    layer, 1 for RC-Spike (every layer carries a ``t_max``, the TTFS grid's end, but an RC-Spike
+    readout clips at 1)."""
     layers = [m for m in model.modules() if isinstance(m, SpikingLayer)]
-    return float(getattr(layers[-1], "t_max", 1.0)) if layers else 1.0
+    return layers[-1].window_end() if layers else 1.0
 
 
 def classification_loss(
