@@ -133,3 +133,25 @@ def test_a_group_job_restores_archived_members_and_trains_the_others_together(ar
     assert (tmp_path / "iris-run" / "restored_from.json").is_file() and out[0]["final"] == metrics["final"]
     assert not (tmp_path / "iris-seed1" / "restored_from.json").exists() and out[1]["config"]["seed"] == 1
     assert out[1]["final"] == train(other, tmp_path / "alone")["final"]  # a group run equals the run alone
+
+
+@pytest.mark.slow
+def test_plans_train_trains_a_profiles_runs_and_archives_each_once(tmp_path, capsys) -> None:
+    """`python -m pnnlib.experiments.plans train --archive`: how the paper runs reach the archive."""
+    from pnnlib.experiments import plans
+
+    where = ["--profile", "smoke", "--stage", "mlp", "--archive-root", str(tmp_path / "arch")]
+    plans.main(["list", *where, "--match", "e100"])
+    ids = [line.split()[-1] for line in capsys.readouterr().out.splitlines()]
+    assert ids and all("e100" in r for r in ids)
+    train_args = ["train", *where, "--threads", "1", "--archive", "--out-root", str(tmp_path / "runs"), ids[0]]
+    plans.main(train_args)
+    provenance = tmp_path / "arch" / "smoke" / "mlp" / "runs" / ids[0] / "provenance.json"
+    stamp = provenance.stat().st_mtime_ns
+    plans.main(train_args)  # finished and archived: neither retrained nor added again
+    assert provenance.stat().st_mtime_ns == stamp
+    plans.main(["list", *where, "--match", ids[0]])
+    assert capsys.readouterr().out.startswith(f"* {ids[0]}")
+    with pytest.raises(SystemExit):
+        plans.main(["train", *where, "no-such-run", ids[0]])
+    assert "no-such-run" in capsys.readouterr().err

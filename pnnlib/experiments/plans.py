@@ -10,7 +10,13 @@
   how many the archive holds.
 
 ``python -m pnnlib.experiments.plans hashes --out FILE`` writes the paper hashes and the coverage
-(a rule of the pipeline; the figure notebooks and the report read the file).
+(a rule of the pipeline; the figure notebooks and the report read the file). ``plans list`` prints
+a stage's run ids (``*`` marks the archived ones) and ``plans train RUN_ID ...`` trains runs of a
+plan outside the pipeline, one after another, each resumed from its checkpoint, optionally adding
+each finished run to the archive (``--archive``): how ``archive/paper/mlp`` is filled on a CPU::
+
+    python -m pnnlib.experiments.plans list --stage mlp --match m15-off_random-sig0.01
+    python -m pnnlib.experiments.plans train --stage mlp --threads 1 --archive e2-m15-off_random-sig0.01-seed0
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pnnlib.io import write_json_atomic
 from pnnlib.pipeline.archive import config_hash, find_run
 from pnnlib.train import TrainConfig
 
-__all__ = ["coverage", "paper_hashes", "stage_plans"]
+__all__ = ["coverage", "paper_hashes", "stage_plans", "train_runs"]
 
 
 def stage_plans(settings: Mapping[str, Any]) -> dict[str, dict[str, TrainConfig]]:
@@ -71,8 +77,48 @@ def coverage(paper_settings: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return {item: {"paper_runs": len(runs), "archived": len(runs & held)} for item, runs in sorted(needed.items())}
 
 
+def train_runs(
+    plan: Mapping[str, TrainConfig],
+    run_ids: list[str],
+    out_root: Path,
+    *,
+    profile: str,
+    stage: str,
+    threads: int | None = None,
+    archive_root: Path | None = None,
+) -> list[Path]:
+    """Train the runs ``run_ids`` of ``plan`` into ``out_root/<run id>`` one after another (each
+    resumes from its checkpoint; a finished one is not retrained) and, with ``archive_root``, add
+    each to ``archive_root/<profile>/<stage>/`` as soon as it is finished (unless that holds it
+    already). Returns the run directories.
+
+    Raises:
+        KeyError: a run id is not in the plan (all unknown ids named, before anything trains).
+    """
+    from pnnlib.pipeline.archive import add_run, archived_runs
+    from pnnlib.train import train
+
+    unknown = [r for r in run_ids if r not in plan]
+    if unknown:
+        raise KeyError(
+            f"not in the {profile} profile's {stage} plan: {', '.join(unknown)} "
+            f"(python -m pnnlib.experiments.plans list --profile {profile} --stage {stage} lists its ids)"
+        )
+    out = []
+    for rid in run_ids:
+        cfg = plan[rid] if threads is None else TrainConfig.from_dict({**plan[rid].to_dict(), "num_threads": threads})
+        train(cfg, out_root / rid)
+        if archive_root is not None and rid not in archived_runs(profile, stage, root=archive_root):
+            add_run(out_root / rid, profile, stage, root=archive_root)
+        out.append(out_root / rid)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pnnlib.experiments.plans hashes --out FILE [--profile paper]``."""
+    """``python -m pnnlib.experiments.plans hashes --out FILE | list --stage S | train --stage S RUN_ID ...``."""
+    import logging
+
+    from pnnlib.pipeline.archive import ARCHIVE_ROOT, archived_runs
     from pnnlib.pipeline.profiles import load_profile
 
     p = argparse.ArgumentParser(prog="python -m pnnlib.experiments.plans", description=__doc__.splitlines()[0])
@@ -80,6 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     h = sub.add_parser("hashes", help="the paper profile's config hashes and its coverage by the archive")
     h.add_argument("--out", required=True, type=Path)
     h.add_argument("--profile", default="paper")
+    ls = sub.add_parser("list", help="a stage's run ids (* = in the archive)")
+    tr = sub.add_parser("train", help="train runs of a plan one after another (resumed from checkpoints)")
+    for q in (ls, tr):
+        q.add_argument("--profile", default="paper")
+        q.add_argument("--stage", required=True, choices=["mlp", "cnn"])
+        q.add_argument("--archive-root", type=Path, default=ARCHIVE_ROOT, help="the archive (default: archive/)")
+    ls.add_argument("--match", default="", help="only ids containing this text")
+    tr.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    tr.add_argument("--out-root", type=Path, default=None, help="default: results/<profile>/<stage>/runs")
+    tr.add_argument("--threads", type=int, default=None, help="torch CPU threads per run")
+    tr.add_argument("--archive", action="store_true", help="add each finished run to the archive")
     args = p.parse_args(argv)
     settings = load_profile(
         {
@@ -90,9 +147,31 @@ def main(argv: list[str] | None = None) -> int:
             "start_timeout": 300,
         }
     )
-    write_json_atomic(
-        args.out, {"profile": args.profile, "hashes": paper_hashes(settings), "coverage": coverage(settings)}
-    )
+    if args.command == "hashes":
+        write_json_atomic(
+            args.out, {"profile": args.profile, "hashes": paper_hashes(settings), "coverage": coverage(settings)}
+        )
+        return 0
+    plan = stage_plans(settings)[args.stage]
+    held = archived_runs(args.profile, args.stage, root=args.archive_root)
+    if args.command == "list":
+        for rid in plan:
+            if args.match in rid:
+                print(f"{'*' if rid in held else ' '} {rid}")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        train_runs(
+            plan,
+            args.run_ids,
+            args.out_root or Path(f"results/{args.profile}/{args.stage}/runs"),
+            profile=args.profile,
+            stage=args.stage,
+            threads=args.threads,
+            archive_root=args.archive_root if args.archive else None,
+        )
+    except KeyError as e:
+        p.error(e.args[0])
     return 0
 
 
