@@ -137,6 +137,21 @@ def test_evaluation_names_a_silent_output_and_the_accuracy_of_each_class() -> No
     assert float((torch.tensor(ev["class_acc"]) * counts).sum() / len(y)) == pytest.approx(ev["acc"])
 
 
+def test_reevaluate_prints_what_evaluate_reports_for_a_finished_run(tmp_path, capsys) -> None:
+    from pnnlib.data import load_dataset
+    from pnnlib.train.reevaluate import main as reevaluate
+
+    cfg = TrainConfig(model="iris_net", dataset="iris", n_outputs=5, epochs=1, batch=50, e_pos=3.0, steps=4)
+    train.train(cfg.replace(eval_steps=4, hist_samples=10, device="cpu", progress=False), tmp_path / "run")
+    reevaluate([str(tmp_path / "run"), "--n-eval", "2"])
+    out = json.loads(capsys.readouterr().out)
+    model, cfg2 = train.load_model(tmp_path / "run")
+    d = load_dataset("iris", seed=cfg2.seed)
+    ev = train.evaluate(model, d.test_t, d.test_y, cfg2, 3, n_eval=2, key="reevaluate")
+    assert out == {"run": "run", **{k: ev[k] for k in ("acc", "acc_std", "class_acc", "fire_rate", "silent_outputs")}}
+    assert len(out["class_acc"]) == 3 and len(out["fire_rate"]) == 5
+
+
 # --------------------------------------------------------------------------- config
 
 
