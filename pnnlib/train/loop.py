@@ -218,7 +218,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | Path) -> dict[str
     ``git_revision``, ``device``, ``history`` (per epoch: ``train_loss``, ``train_acc``,
     ``test_loss``, ``test_acc`` (one evaluation; ``None`` when skipped by ``eval_every``),
     ``wall_s``), ``final`` (``n_eval`` evaluations: ``acc``, ``acc_std``, ``accs``, ``loss``,
-    ``loss_std``, ``class_acc``, ``fire_rate``, ``silent_outputs`` (:func:`pnnlib.train.evaluate`),
+    ``loss_std``, ``class_acc``, ``mean_t_out``, ``silent_outputs`` (:func:`pnnlib.train.evaluate`),
     ``eval_steps``, ``eval_offset``) and ``status`` (``"done"``). A finished run
     is not recomputed.
 

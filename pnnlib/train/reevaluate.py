@@ -1,5 +1,5 @@
 """``python -m pnnlib.train.reevaluate``: the final evaluation of finished runs, again, with what
-:func:`pnnlib.train.evaluate` reports today (per-class accuracy, output firing rates, silent
+:func:`pnnlib.train.evaluate` reports today (per-class accuracy, mean output times, silent
 outputs) - for runs, e.g. archived ones, whose ``metrics.json`` predates a field."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pnnlib.train.models import flat_input
 def main(argv: list[str] | None = None) -> int:
     """``python -m pnnlib.train.reevaluate RUN_DIR ... [--n-eval N]``: evaluate finished runs
     again on their test set (final weights, the run's own evaluation generator under the key
-    ``"reevaluate"``) and print one JSON line per run: accuracy, per-class accuracy, output firing
-    rates and silent outputs (:func:`pnnlib.train.evaluate`)."""
+    ``"reevaluate"``) and print one JSON line per run: accuracy, per-class accuracy, mean output
+    times and silent outputs (:func:`pnnlib.train.evaluate`)."""
     p = argparse.ArgumentParser(prog="python -m pnnlib.train.reevaluate", description=main.__doc__.split("\n")[0])
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     p.add_argument("--n-eval", type=int, default=1)
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         d = load_dataset(cfg.dataset, test_subset=cfg.test_subset, seed=cfg.seed, root=cfg.data_dir)
         t = d.test_t.flatten(1) if flat_input(cfg) else d.test_t
         ev = evaluate(model, t, d.test_y, cfg, d.n_classes, n_eval=args.n_eval, key="reevaluate")
-        keep = ("acc", "acc_std", "class_acc", "fire_rate", "silent_outputs")
+        keep = ("acc", "acc_std", "class_acc", "mean_t_out", "silent_outputs")
         print(json.dumps({"run": run.name, **{k: ev[k] for k in keep}}))
     return 0
 
