@@ -410,7 +410,7 @@ def _record_silent_outputs(rec: Record, runs: pd.DataFrame) -> None:
             "silent_outputs",
             rows,
             "Runs whose final evaluation has output neurons that never fire (their clipped time 1 has no "
-            "gradient, so the class is never predicted); they count in every statistic like any other run",
+            "gradient, and the class is never predicted); they count in every statistic like any other run",
         )
 
 

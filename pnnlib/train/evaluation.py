@@ -82,8 +82,9 @@ def evaluate(
     TTFS) on every sample. The spike noise is added after the clip, so a silent output's times
     scatter around the window end with mean window end: it is silent when its mean lies within
     ``SILENT_NOISE_STDS`` standard errors of the window end (exactly at it for σ_spike = 0). A
-    silent output's clipped time has no gradient, so training cannot revive it and its class is
-    (almost) never predicted. All over the ``n_eval`` evaluations.
+    silent output's clipped time gives its weights no gradient and its class is (almost) never
+    predicted; it revives only when changes of the layers below happen to lift its potential.
+    All over the ``n_eval`` evaluations.
     """
     with eval_rng(model, cfg.seed, key):
         return _evaluate(model, t, y, cfg, n_classes, n_eval)
