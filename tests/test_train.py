@@ -150,8 +150,13 @@ def test_reevaluate_prints_what_evaluate_reports_for_a_finished_run(tmp_path, ca
     model, cfg2 = train.load_model(tmp_path / "run")
     d = load_dataset("iris", seed=cfg2.seed)
     ev = train.evaluate(model, d.test_t, d.test_y, cfg2, 3, n_eval=2, key="reevaluate")
-    assert out == {"run": "run", **{k: ev[k] for k in ("acc", "acc_std", "class_acc", "mean_t_out", "silent_outputs")}}
+    keys = ("acc", "acc_std", "class_acc", "mean_t_out", "silent_outputs")
+    assert out == {"run": "run", "weights": "final", **{k: ev[k] for k in keys}}
     assert len(out["class_acc"]) == 3 and len(out["mean_t_out"]) == 5
+    reevaluate([str(tmp_path / "run"), "--n-eval", "2", "--initial"])  # the network train() started from
+    first = train.build_model(cfg2, d.input_shape, 3, torch.Generator().manual_seed(cfg2.seed))
+    ev0 = train.evaluate(first, d.test_t, d.test_y, cfg2, 3, n_eval=2, key="reevaluate")
+    assert json.loads(capsys.readouterr().out) == {"run": "run", "weights": "initial", **{k: ev0[k] for k in keys}}
 
 
 # --------------------------------------------------------------------------- config
